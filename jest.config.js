@@ -1,0 +1,30 @@
+// Jest, configured once for the whole workspace: swc transpiles TypeScript, libs resolve to source.
+const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }];
+const moduleNameMapper = {
+  '^@warren/(messaging|observability|service-kit)$': '<rootDir>/libs/$1/src/index.ts',
+};
+const common = {
+  rootDir: __dirname,
+  transform: { '^.+\\.ts$': swc },
+  moduleNameMapper,
+  testEnvironment: 'node',
+  modulePathIgnorePatterns: ['<rootDir>/.tmp/', '/dist/'],
+};
+module.exports = {
+  maxWorkers: 2,
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{libs,services}/*/src/**/*.test.ts'],
+      testTimeout: 30000,
+    },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/**/*.test.ts'],
+      testPathIgnorePatterns: ['/tests/reliability/', '/tests/cluster/', '/tests/bench/'],
+      testTimeout: 120000,
+    },
+  ],
+};
