@@ -1,0 +1,33 @@
+// Public surface of @warren/messaging.
+export { Broker, type Attachment, type BrokerOptions, type BrokerState } from './broker';
+export { ConfirmedChannel, type PublishOptions } from './confirm';
+export { Publisher, type PublisherOptions } from './publisher';
+export { Consumer, type ConsumerOptions, type Delivery } from './consumer';
+export {
+  RpcClient,
+  REPLY_TO,
+  type RpcCallOptions,
+  type RpcClientOptions,
+  type RpcReply,
+} from './rpc';
+export {
+  declareServiceTopology,
+  mainQueueOptions,
+  retryQueueName,
+  deadLetterQueueName,
+  HEARTBEAT_EXCHANGE,
+  type QueueSpec,
+  type QueueType,
+} from './topology';
+export {
+  WarrenError,
+  BrokerUnavailableError,
+  PublishNackedError,
+  PublishTimeoutError,
+  UnroutableError,
+  RpcTimeoutError,
+  ClosedError,
+  toBrokerError,
+} from './errors';
+export { safeUrl } from './url';
+export type { ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';

@@ -1,0 +1,168 @@
+// RPC client over direct reply-to: correlation map, per-call timeout = message expiration, no leaks.
+import type { ChannelModel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
+import type { Logger } from '@warren/observability';
+import type { Attachment, Broker } from './broker';
+import { ConfirmedChannel, type PublishOptions } from './confirm';
+import { BrokerUnavailableError, RpcTimeoutError } from './errors';
+
+export const REPLY_TO = 'amq.rabbitmq.reply-to';
+
+export interface RpcReply {
+  body: Buffer;
+  contentType: string | undefined;
+  headers: MessagePropertyHeaders;
+  /** From the reply's `x-status` header; 200 when absent. */
+  status: number;
+}
+
+export interface RpcCallOptions extends Omit<
+  PublishOptions,
+  'replyTo' | 'correlationId' | 'expiration'
+> {
+  timeoutMs: number;
+}
+
+export interface RpcClientOptions {
+  logger: Logger;
+  confirmTimeoutMs?: number;
+  /** Told about pending-call count changes and late replies (metrics). */
+  onPendingChange?: (pending: number) => void;
+  onLateReply?: () => void;
+}
+
+interface Pending {
+  resolve: (reply: RpcReply) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class RpcClient implements Attachment {
+  readonly name = 'rpc-client';
+  private confirmed: ConfirmedChannel | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private seq = 0;
+  private readonly prefix = `${process.pid.toString(36)}.${Date.now().toString(36)}.`;
+
+  private constructor(
+    private readonly broker: Broker,
+    private readonly options: RpcClientOptions,
+  ) {}
+
+  static async create(broker: Broker, options: RpcClientOptions): Promise<RpcClient> {
+    const client = new RpcClient(broker, options);
+    await broker.add(client);
+    return client;
+  }
+
+  get pendingCalls(): number {
+    return this.pending.size;
+  }
+
+  get isReady(): boolean {
+    return this.broker.isUsable && this.confirmed?.isOpen === true;
+  }
+
+  async attach(connection: ChannelModel): Promise<void> {
+    const channel = await connection.createConfirmChannel();
+    channel.on('error', (err: Error) =>
+      this.options.logger.warn({ err: { message: err.message } }, 'rpc channel error'),
+    );
+    const confirmed = new ConfirmedChannel(channel, this.options.confirmTimeoutMs ?? 10_000);
+    channel.on('close', () => {
+      if (this.confirmed !== confirmed) return;
+      this.confirmed = undefined;
+      this.rejectAll(new BrokerUnavailableError('rpc channel closed'));
+      if (this.broker.state === 'connected') {
+        try {
+          this.attach(this.broker.connection()).catch((err: unknown) =>
+            this.options.logger.error({ err }, 'rpc client: cannot reopen channel'),
+          );
+        } catch {
+          // Disconnected meanwhile: the supervisor re-attaches on reconnect.
+        }
+      }
+    });
+    // Direct reply-to: consume the pseudo-queue in no-ack mode on the channel that publishes.
+    await channel.consume(REPLY_TO, (msg) => msg && this.onReply(msg), { noAck: true });
+    this.confirmed = confirmed;
+  }
+
+  detach(reason: Error): void {
+    this.confirmed = undefined;
+    this.rejectAll(reason);
+  }
+
+  /** Publishes a request to `queue` and resolves with its reply, or rejects typed (timeout, unroutable, down). */
+  call(queue: string, body: Buffer, options: RpcCallOptions): Promise<RpcReply> {
+    const confirmed = this.confirmed;
+    if (!confirmed || !this.broker.isUsable) {
+      return Promise.reject(
+        new BrokerUnavailableError('broker unavailable: not connected or blocked'),
+      );
+    }
+    const { timeoutMs, ...publishOptions } = options;
+    const correlationId = this.prefix + (this.seq++).toString(36);
+    return new Promise<RpcReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.settle(correlationId)) reject(new RpcTimeoutError(timeoutMs));
+      }, timeoutMs);
+      this.pending.set(correlationId, { resolve, reject, timer });
+      this.options.onPendingChange?.(this.pending.size);
+      confirmed
+        .publish('', queue, body, {
+          ...publishOptions,
+          correlationId,
+          replyTo: REPLY_TO,
+          expiration: String(timeoutMs),
+        })
+        .catch((err: Error) => {
+          if (this.settle(correlationId)) reject(err);
+        });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.broker.remove(this);
+    const c = this.confirmed;
+    this.confirmed = undefined;
+    this.rejectAll(new BrokerUnavailableError('rpc client closed'));
+    await c?.channel.close().catch(() => undefined);
+  }
+
+  private onReply(msg: ConsumeMessage): void {
+    const id: unknown = msg.properties.correlationId;
+    const entry = typeof id === 'string' ? this.pending.get(id) : undefined;
+    if (!entry || typeof id !== 'string') {
+      this.options.onLateReply?.();
+      return;
+    }
+    this.settle(id);
+    const headers = msg.properties.headers ?? {};
+    const status = Number(headers['x-status']);
+    entry.resolve({
+      body: msg.content,
+      contentType: msg.properties.contentType as string | undefined,
+      headers,
+      status: Number.isInteger(status) && status >= 100 && status <= 599 ? status : 200,
+    });
+  }
+
+  /** Removes a pending call; true when it was still pending (the caller settles its promise). */
+  private settle(id: string): boolean {
+    const entry = this.pending.get(id);
+    if (!entry) return false;
+    clearTimeout(entry.timer);
+    this.pending.delete(id);
+    this.options.onPendingChange?.(this.pending.size);
+    return true;
+  }
+
+  private rejectAll(reason: Error): void {
+    for (const [id, entry] of this.pending) {
+      clearTimeout(entry.timer);
+      this.pending.delete(id);
+      entry.reject(reason);
+    }
+    this.options.onPendingChange?.(0);
+  }
+}

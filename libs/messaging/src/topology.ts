@@ -1,0 +1,55 @@
+// Queue topology of a service: its queue, the retry delay queues that dead-letter back to it, and its DLQ.
+import type { Channel, Options } from 'amqplib';
+
+export type QueueType = 'classic' | 'quorum';
+
+export interface QueueSpec {
+  name: string;
+  /**
+   * 'plain' declares the queue exactly as the pika tutorial does (non-durable, no arguments), for
+   * interoperability with existing clients; 'durable' is the default for Warren services.
+   */
+  kind: 'plain' | 'durable';
+  queueType?: QueueType;
+  /** Bounded queue: with overflow reject-publish the broker nacks publishes past this length. */
+  maxLength?: number;
+  overflow?: 'reject-publish' | 'drop-head';
+  /** Delays of the retry queues, one queue per distinct delay. */
+  retryDelaysMs: readonly number[];
+}
+
+export const HEARTBEAT_EXCHANGE = 'warren.heartbeat';
+
+export const retryQueueName = (queue: string, delayMs: number): string =>
+  `${queue}.retry.${delayMs}`;
+export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
+
+export function mainQueueOptions(spec: QueueSpec): Options.AssertQueue {
+  if (spec.kind === 'plain') return { durable: false };
+  const args: Record<string, unknown> = {};
+  if (spec.queueType === 'quorum') args['x-queue-type'] = 'quorum';
+  if (spec.maxLength !== undefined) {
+    args['x-max-length'] = spec.maxLength;
+    args['x-overflow'] = spec.overflow ?? 'reject-publish';
+  }
+  return { durable: true, arguments: args };
+}
+
+/** Declares everything a service's consumer needs; idempotent, safe on every reconnect. */
+export async function declareServiceTopology(channel: Channel, spec: QueueSpec): Promise<void> {
+  await channel.assertQueue(spec.name, mainQueueOptions(spec));
+  for (const delay of new Set(spec.retryDelaysMs)) {
+    await channel.assertQueue(retryQueueName(spec.name, delay), {
+      durable: true,
+      arguments: {
+        'x-message-ttl': delay,
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': spec.name,
+      },
+    });
+  }
+  await channel.assertQueue(deadLetterQueueName(spec.name), {
+    durable: true,
+    arguments: spec.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {},
+  });
+}

@@ -1,0 +1,23 @@
+// Public surface of @warren/observability.
+export {
+  createLogger,
+  redactUrl,
+  REDACT_PATHS,
+  type Logger,
+  type LogLevel,
+  type LoggerOptions,
+} from './logger';
+export { createRegistry } from './registry';
+export {
+  consumerMetrics,
+  gatewayMetrics,
+  messagingMetrics,
+  type ConsumerMetrics,
+  type ConsumerOutcome,
+  type GatewayMetrics,
+  type MessagingMetrics,
+  type PublishOutcome,
+  type RpcOutcome,
+} from './metrics';
+export { startOpsServer, type OpsServer, type OpsServerOptions } from './ops-server';
+export type { Registry } from 'prom-client';

@@ -1,0 +1,126 @@
+// Warren's metric families, names and labels exactly as the design contract fixes them.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900];
+
+export type ConsumerOutcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
+
+export interface ConsumerMetrics {
+  messages: Counter<'queue' | 'outcome'>;
+  processing: Histogram<'queue'>;
+  queueWait: Histogram<'queue'>;
+  inFlight: Gauge;
+}
+
+/** Families every consumer service registers (the `service` label comes from the registry). */
+export function consumerMetrics(registry: Registry): ConsumerMetrics {
+  return {
+    messages: new Counter({
+      name: 'mq_consumer_messages_total',
+      help: 'Messages handled by a consumer, by outcome (success, retry, dead_letter, rejected)',
+      labelNames: ['queue', 'outcome'],
+      registers: [registry],
+    }),
+    processing: new Histogram({
+      name: 'mq_consumer_processing_seconds',
+      help: 'Handler time per message, from handler start to ack',
+      labelNames: ['queue'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: 'mq_consumer_queue_wait_seconds',
+      help: 'Time from publish (message timestamp) to handler start',
+      labelNames: ['queue'],
+      buckets: WAIT_BUCKETS,
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'mq_consumer_in_flight',
+      help: 'Messages being handled right now',
+      registers: [registry],
+    }),
+  };
+}
+
+export type PublishOutcome = 'confirmed' | 'nacked' | 'unroutable' | 'failed';
+export type RpcOutcome = 'ok' | 'error' | 'timeout' | 'unavailable';
+
+export interface GatewayMetrics {
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  published: Counter<'service' | 'outcome'>;
+  rpcDuration: Histogram<'service' | 'outcome'>;
+  registryInstances: Gauge<'service'>;
+}
+
+/**
+ * Gateway families. `service` here names the *target* service and overrides the default
+ * label (which would say "gateway") on these series.
+ */
+export function gatewayMetrics(registry: Registry): GatewayMetrics {
+  return {
+    httpRequests: new Counter({
+      name: 'gateway_http_requests_total',
+      help: 'HTTP requests answered by the gateway',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'gateway_http_request_duration_seconds',
+      help: 'HTTP request duration at the gateway',
+      labelNames: ['method', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    published: new Counter({
+      name: 'gateway_published_messages_total',
+      help: 'Messages the gateway published, by broker outcome',
+      labelNames: ['service', 'outcome'],
+      registers: [registry],
+    }),
+    rpcDuration: new Histogram({
+      name: 'gateway_rpc_duration_seconds',
+      help: 'Request/reply calls through the gateway, by outcome (ok, error, timeout, unavailable)',
+      labelNames: ['service', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    registryInstances: new Gauge({
+      name: 'warren_registry_instances',
+      help: 'Live instances per service, as seen by this gateway from heartbeats',
+      labelNames: ['service'],
+      registers: [registry],
+    }),
+  };
+}
+
+export interface MessagingMetrics {
+  reconnects: Counter;
+  rpcPending: Gauge;
+  rpcLateReplies: Counter;
+}
+
+/** Connection and RPC client health, registered by every process that talks to the broker. */
+export function messagingMetrics(registry: Registry): MessagingMetrics {
+  return {
+    reconnects: new Counter({
+      name: 'mq_connection_reconnects_total',
+      help: 'Broker connections re-established after a loss',
+      registers: [registry],
+    }),
+    rpcPending: new Gauge({
+      name: 'mq_rpc_pending_calls',
+      help: 'RPC calls waiting for a reply',
+      registers: [registry],
+    }),
+    rpcLateReplies: new Counter({
+      name: 'mq_rpc_late_replies_total',
+      help: 'Replies that arrived after their call timed out (dropped)',
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,62 @@
+// Environment -> typed, validated service config; parsed once at start, then passed down.
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const serviceEnvSchema = z.object({
+  AMQP_URL: z
+    .string()
+    .default('amqp://guest:guest@127.0.0.1:5672')
+    .refine(
+      (v) => /^amqps?:\/\/[^\s]+$/.test(v) && URL.canParse(v),
+      'must be an amqp:// or amqps:// URL',
+    ),
+  METRICS_PORT: int(0, 65535).default(0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PREFETCH: int(1, 65535).optional(),
+  ADVERTISE_HOST: z.string().min(1).default('127.0.0.1'),
+  HEARTBEAT_INTERVAL_MS: int(200, 600_000).default(5000),
+  DRAIN_TIMEOUT_MS: int(0, 3_600_000).default(25_000),
+  AMQP_CONNECT_RETRIES: int(0, 1_000_000).default(5),
+});
+
+export interface ServiceConfig {
+  amqpUrl: string;
+  metricsPort: number;
+  logLevel: z.infer<typeof serviceEnvSchema>['LOG_LEVEL'];
+  prefetch: number | undefined;
+  advertiseHost: string;
+  heartbeatIntervalMs: number;
+  drainTimeoutMs: number;
+  connectRetries: number;
+}
+
+/** Throws ConfigError with one line such as `invalid configuration: METRICS_PORT: ... (got "abc")`. */
+export function parseServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
+  const e = parseEnv(serviceEnvSchema, env);
+  return {
+    amqpUrl: e.AMQP_URL,
+    metricsPort: e.METRICS_PORT,
+    logLevel: e.LOG_LEVEL,
+    prefetch: e.PREFETCH,
+    advertiseHost: e.ADVERTISE_HOST,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+    connectRetries: e.AMQP_CONNECT_RETRIES,
+  };
+}
+
+/** Parses env with a zod object schema; empty strings count as unset. Shared by every process. */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const cleaned: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  const result = schema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const key = issue.path.join('.');
+    const got = cleaned[key];
+    return `${key}: ${issue.message}${got !== undefined && !/KEY|PASSWORD|SECRET|URL/.test(key) ? ` (got "${got}")` : ''}`;
+  });
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}

@@ -1,0 +1,104 @@
+// defineService(): the whole of a consumer service is its definition; the runtime does the plumbing.
+import type { z } from 'zod';
+import type { Logger } from '@warren/observability';
+import type { MessageProperties, QueueType } from '@warren/messaging';
+import type { ServiceClient } from './client';
+
+export interface HandlerContext {
+  /** Per-message logger carrying requestId and traceparent. */
+  log: Logger;
+  requestId: string;
+  traceparent: string | undefined;
+  /** 1 on first delivery, counted up by retries (`x-attempt`). */
+  attempt: number;
+  /** True when the sender waits for a reply. */
+  isCall: boolean;
+  /** Fires on handler timeout, or when shutdown's drain timeout runs out. */
+  signal: AbortSignal;
+  /** The raw body and AMQP properties, for handlers that need more than the decoded input. */
+  body: Buffer;
+  properties: MessageProperties;
+  /** Publish to or call other services, propagating requestId and traceparent. */
+  services: ServiceClient;
+}
+
+/** A reply with explicit bytes and content type (the default encodes a returned value as JSON). */
+export class RawReply {
+  constructor(
+    readonly body: Buffer,
+    readonly contentType: string,
+  ) {}
+}
+
+export const rawReply = (body: Buffer | string, contentType: string): RawReply =>
+  new RawReply(typeof body === 'string' ? Buffer.from(body) : body, contentType);
+
+export type Handler<In, Out> = (input: In, ctx: HandlerContext) => Out | Promise<Out>;
+
+export interface QueueOptions {
+  /** 'plain' = non-durable, no arguments (pika-compatible); default 'durable'. */
+  kind?: 'plain' | 'durable';
+  queueType?: QueueType;
+  maxLength?: number;
+  overflow?: 'reject-publish' | 'drop-head';
+}
+
+interface BaseDefinition {
+  /** Service name = queue name; `^[a-z][a-z0-9-]{0,62}$`. */
+  name: string;
+  version?: string;
+  description?: string;
+  queue?: QueueOptions;
+  /** Unacked messages per consumer (PREFETCH env overrides). Default 50. */
+  prefetch?: number;
+  /** Deliveries before a failing message goes to the DLQ. Default 5. */
+  maxAttempts?: number;
+  /** Backoff delays between attempts; attempt n waits retryDelaysMs[min(n-1, last)]. */
+  retryDelaysMs?: readonly number[];
+  /** Per-message time limit; the handler's signal fires at it. Default 30 s. */
+  handlerTimeoutMs?: number;
+}
+
+export interface JsonServiceDefinition<S extends z.ZodType, Out> extends BaseDefinition {
+  /** JSON input validated by this schema; invalid input is a permanent error (no retries). */
+  schema: S;
+  handler: Handler<z.output<S>, Out>;
+}
+
+export interface RawServiceDefinition<Out> extends BaseDefinition {
+  schema?: undefined;
+  /** Receives the body bytes as sent. */
+  handler: Handler<Buffer, Out>;
+}
+
+export type ServiceDefinition =
+  JsonServiceDefinition<z.ZodType, unknown> | RawServiceDefinition<unknown>;
+
+export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+export const DEFAULTS = {
+  prefetch: 50,
+  maxAttempts: 5,
+  retryDelaysMs: [1000, 4000, 16000, 60000] as readonly number[],
+  handlerTimeoutMs: 30_000,
+};
+
+export function defineService<S extends z.ZodType, Out>(
+  def: JsonServiceDefinition<S, Out>,
+): ServiceDefinition;
+export function defineService<Out>(def: RawServiceDefinition<Out>): ServiceDefinition;
+export function defineService(def: ServiceDefinition): ServiceDefinition {
+  if (!SERVICE_NAME.test(def.name)) {
+    throw new Error(`invalid service name "${def.name}": must match ${SERVICE_NAME}`);
+  }
+  if (
+    def.maxAttempts !== undefined &&
+    (!Number.isInteger(def.maxAttempts) || def.maxAttempts < 1)
+  ) {
+    throw new Error(`${def.name}: maxAttempts must be an integer >= 1`);
+  }
+  if (def.retryDelaysMs?.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`${def.name}: retryDelaysMs must be positive integers`);
+  }
+  return def;
+}

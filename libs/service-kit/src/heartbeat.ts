@@ -1,0 +1,84 @@
+// Heartbeat announcer: tells every gateway, on a fanout exchange, that this instance is alive and where its metrics are.
+import os from 'node:os';
+import {
+  HEARTBEAT_EXCHANGE,
+  type Attachment,
+  type Broker,
+  type ChannelModel,
+  type Publisher,
+} from '@warren/messaging';
+import type { Logger } from '@warren/observability';
+
+/** The heartbeat message body (JSON); the gateway's registry reads exactly this. */
+export interface Heartbeat {
+  service: string;
+  instanceId: string;
+  host: string;
+  metricsUrl: string;
+  version: string;
+  queue: string;
+  pid: number;
+  startedAt: string;
+  intervalMs: number;
+  state: 'up' | 'stopping';
+}
+
+export interface AnnouncerOptions {
+  broker: Broker;
+  publisher: Publisher;
+  logger: Logger;
+  beat: Omit<Heartbeat, 'state' | 'pid' | 'host'>;
+}
+
+export class HeartbeatAnnouncer implements Attachment {
+  readonly name = 'heartbeat';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly base: Omit<Heartbeat, 'state'>;
+
+  constructor(private readonly options: AnnouncerOptions) {
+    this.base = { ...options.beat, pid: process.pid, host: os.hostname() };
+  }
+
+  async start(): Promise<void> {
+    await this.options.broker.add(this);
+    this.timer = setInterval(() => void this.send('up'), this.base.intervalMs);
+    this.timer.unref();
+  }
+
+  async attach(connection: ChannelModel): Promise<void> {
+    const ch = await connection.createChannel();
+    await ch.assertExchange(HEARTBEAT_EXCHANGE, 'fanout', { durable: true });
+    await ch.close();
+    // Announce at once after every (re)connect, not only on the next tick.
+    setImmediate(() => void this.send('up'));
+  }
+
+  detach(): void {}
+
+  /** Last beat, saying this instance leaves, so gateways drop it at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.options.broker.remove(this);
+    await this.send('stopping');
+  }
+
+  private async send(state: Heartbeat['state']): Promise<void> {
+    if (!this.options.publisher.isReady) return;
+    const beat: Heartbeat = { ...this.base, state };
+    try {
+      await this.options.publisher.publish(
+        HEARTBEAT_EXCHANGE,
+        '',
+        Buffer.from(JSON.stringify(beat)),
+        {
+          contentType: 'application/json',
+          type: 'warren.heartbeat',
+          expiration: String(this.base.intervalMs * 3),
+          mandatory: false,
+        },
+      );
+    } catch (err) {
+      this.options.logger.debug({ err }, 'heartbeat not sent');
+    }
+  }
+}

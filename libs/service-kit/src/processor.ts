@@ -1,0 +1,303 @@
+// Per-message pipeline: decode, validate, run the handler, then reply / ack / retry / dead-letter.
+import type { Logger, ConsumerMetrics } from '@warren/observability';
+import {
+  deadLetterQueueName,
+  retryQueueName,
+  type Delivery,
+  type MessagePropertyHeaders,
+  type Publisher,
+  type PublishOptions,
+} from '@warren/messaging';
+import { DEFAULTS, RawReply, type HandlerContext, type ServiceDefinition } from './define';
+import { HandlerTimeoutError, PermanentError, ValidationError, errorCode } from './errors';
+import { encodeBody, type ServiceClient } from './client';
+
+export interface ProcessorDeps {
+  def: ServiceDefinition;
+  queue: string;
+  publisher: Publisher;
+  metrics: ConsumerMetrics;
+  logger: Logger;
+  services: (requestId: string, traceparent: string | undefined) => ServiceClient;
+}
+
+type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
+
+/** Tracks in-flight messages so shutdown can drain them. */
+export class Processor {
+  private inFlight = 0;
+  private idle: (() => void)[] = [];
+  private readonly shutdown = new AbortController();
+  private readonly maxAttempts: number;
+  private readonly delays: readonly number[];
+  private readonly timeoutMs: number;
+  private readonly messages;
+  private readonly processing;
+  private readonly queueWait;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.maxAttempts = deps.def.maxAttempts ?? DEFAULTS.maxAttempts;
+    this.delays = deps.def.retryDelaysMs ?? DEFAULTS.retryDelaysMs;
+    this.timeoutMs = deps.def.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs;
+    // Label children are resolved once, not per message.
+    const q = deps.queue;
+    this.messages = {
+      success: deps.metrics.messages.labels(q, 'success'),
+      retry: deps.metrics.messages.labels(q, 'retry'),
+      dead_letter: deps.metrics.messages.labels(q, 'dead_letter'),
+      rejected: deps.metrics.messages.labels(q, 'rejected'),
+    };
+    this.processing = deps.metrics.processing.labels(q);
+    this.queueWait = deps.metrics.queueWait.labels(q);
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
+  /** Consumer callback: never throws, never leaves a message unsettled unless the channel died. */
+  readonly onMessage = (delivery: Delivery): void => {
+    this.inFlight++;
+    this.deps.metrics.inFlight.set(this.inFlight);
+    this.handle(delivery)
+      .catch((err: unknown) => {
+        // Only reached when even the retry/DLQ publish failed: leave the message to the broker.
+        this.deps.logger.error({ err }, 'message could not be settled; requeueing');
+        delivery.nack(true);
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.deps.metrics.inFlight.set(this.inFlight);
+        if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
+      });
+  };
+
+  /** Resolves when no message is in flight, or after `timeoutMs` (then aborts handlers' signals). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      new Promise<true>((resolve) => this.idle.push(() => resolve(true))),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) this.shutdown.abort(new Error('shutdown drain timeout'));
+    return drained;
+  }
+
+  private async handle(delivery: Delivery): Promise<void> {
+    const { properties } = delivery;
+    const headers: MessagePropertyHeaders = properties.headers ?? {};
+    const requestId = String(headers['x-request-id'] ?? properties.messageId ?? 'unknown');
+    const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
+    const attempt = positiveInt(headers['x-attempt']) ?? 1;
+    const isCall = typeof properties.replyTo === 'string' && properties.replyTo.length > 0;
+    // Built on first use: most successful messages never log.
+    let log: Logger | undefined;
+    const getLog = (): Logger =>
+      (log ??= this.deps.logger.child({ requestId, traceparent, attempt }));
+    let services: ServiceClient | undefined;
+    const deps = this.deps;
+
+    const publishedAt = publishedAtMs(headers, properties.timestamp);
+    const start = Date.now();
+    if (publishedAt !== undefined && publishedAt <= start)
+      this.queueWait.observe((start - publishedAt) / 1000);
+
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = AbortSignal.any([timeout, this.shutdown.signal]);
+    const ctx: HandlerContext = {
+      get log() {
+        return getLog();
+      },
+      requestId,
+      traceparent,
+      attempt,
+      isCall,
+      signal,
+      body: delivery.body,
+      properties,
+      get services() {
+        return (services ??= deps.services(requestId, traceparent));
+      },
+    };
+
+    let outcome: Outcome;
+    try {
+      const input = this.decode(delivery);
+      const result = await withTimeout(this.invoke(input, ctx), timeout, this.timeoutMs);
+      if (isCall) await this.reply(delivery, 200, encodeResult(result));
+      delivery.ack();
+      outcome = 'success';
+    } catch (err) {
+      outcome = await this.fail(delivery, err, attempt, isCall, getLog());
+    }
+    this.processing.observe((Date.now() - start) / 1000);
+    this.messages[outcome].inc();
+  }
+
+  private decode(delivery: Delivery): unknown {
+    const { schema } = this.deps.def;
+    if (!schema) return delivery.body;
+    let json: unknown;
+    try {
+      json = JSON.parse(delivery.body.toString('utf8'));
+    } catch {
+      throw new ValidationError('body is not valid JSON');
+    }
+    const parsed = schema.safeParse(json);
+    if (parsed.success) return parsed.data;
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    throw new ValidationError(
+      `invalid input: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
+      issues,
+    );
+  }
+
+  private invoke(input: unknown, ctx: HandlerContext): Promise<unknown> {
+    // The definition's union is resolved at runtime: a schema means a decoded value, else the bytes.
+    const handler = this.deps.def.handler as (i: unknown, c: HandlerContext) => unknown;
+    return Promise.resolve().then(() => handler(input, ctx));
+  }
+
+  /** Decides and performs what happens to a failed message; the copy is confirmed before the ack. */
+  private async fail(
+    delivery: Delivery,
+    err: unknown,
+    attempt: number,
+    isCall: boolean,
+    log: Logger,
+  ): Promise<Outcome> {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof PermanentError) {
+      log.warn({ code: err.code, error: message }, 'message rejected');
+      if (isCall) await this.reply(delivery, err.status, problem(err.status, err.code, message));
+      else await this.deadLetter(delivery, err, attempt);
+      delivery.ack();
+      return 'rejected';
+    }
+    if (!isCall && attempt < this.maxAttempts) {
+      const delay = this.delays[Math.min(attempt - 1, this.delays.length - 1)] ?? 1000;
+      log.warn({ err, delayMs: delay }, 'handler failed; retrying');
+      await this.deps.publisher.send(retryQueueName(this.deps.queue, delay), delivery.body, {
+        ...copyProperties(delivery),
+        headers: { ...delivery.properties.headers, 'x-attempt': attempt + 1 },
+      });
+      delivery.ack();
+      return 'retry';
+    }
+    log.error(
+      { err, attempts: attempt },
+      isCall ? 'call failed; dead-lettered' : 'handler failed; dead-lettered',
+    );
+    if (isCall) {
+      const status = err instanceof HandlerTimeoutError ? 504 : 500;
+      await this.reply(delivery, status, problem(status, errorCode(err), message)).catch(
+        () => undefined,
+      );
+    }
+    await this.deadLetter(delivery, err, attempt);
+    delivery.ack();
+    return 'dead_letter';
+  }
+
+  private deadLetter(delivery: Delivery, err: unknown, attempt: number): Promise<void> {
+    const { replyTo: _r, correlationId: _c, expiration: _e, ...props } = copyProperties(delivery);
+    return this.deps.publisher.send(deadLetterQueueName(this.deps.queue), delivery.body, {
+      ...props,
+      persistent: true,
+      headers: {
+        ...delivery.properties.headers,
+        'x-attempt': attempt,
+        'x-error-message': (err instanceof Error ? err.message : String(err)).slice(0, 1000),
+        'x-error-code': errorCode(err),
+        'x-original-queue': this.deps.queue,
+        'x-failed-at': new Date().toISOString(),
+      },
+    });
+  }
+
+  private reply(
+    delivery: Delivery,
+    status: number,
+    payload: { bytes: Buffer; contentType: string },
+  ): Promise<void> {
+    const { replyTo, correlationId } = delivery.properties;
+    return this.deps.publisher.send(String(replyTo), payload.bytes, {
+      correlationId: correlationId as string | undefined,
+      contentType: payload.contentType,
+      headers: { 'x-status': status },
+      mandatory: false,
+    });
+  }
+}
+
+function encodeResult(result: unknown): { bytes: Buffer; contentType: string } {
+  if (result instanceof RawReply) return { bytes: result.body, contentType: result.contentType };
+  return encodeBody(result);
+}
+
+function problem(
+  status: number,
+  code: string,
+  detail: string,
+): { bytes: Buffer; contentType: string } {
+  return {
+    bytes: Buffer.from(
+      JSON.stringify({
+        type: `urn:warren:error:${code.toLowerCase()}`,
+        title: code,
+        status,
+        detail,
+      }),
+    ),
+    contentType: 'application/problem+json',
+  };
+}
+
+/** Properties carried over to a retry or DLQ copy (AMQP fields, not the routing). */
+function copyProperties(delivery: Delivery): PublishOptions {
+  const p = delivery.properties;
+  const out: PublishOptions = { persistent: p.deliveryMode === 2 || p.deliveryMode === undefined };
+  if (p.contentType) out.contentType = p.contentType as string;
+  if (p.contentEncoding) out.contentEncoding = p.contentEncoding as string;
+  if (p.messageId) out.messageId = p.messageId as string;
+  if (p.correlationId) out.correlationId = p.correlationId as string;
+  if (p.replyTo) out.replyTo = p.replyTo as string;
+  if (p.timestamp) out.timestamp = p.timestamp as number;
+  if (p.type) out.type = p.type as string;
+  if (p.appId) out.appId = p.appId as string;
+  return out;
+}
+
+function positiveInt(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** Publish time in ms: the `x-published-at` header (ms), else the AMQP timestamp (seconds, or ms if large). */
+function publishedAtMs(headers: MessagePropertyHeaders, timestamp: unknown): number | undefined {
+  const h = headers['x-published-at'];
+  if (typeof h === 'number' && h > 0) return h;
+  if (typeof timestamp === 'number' && timestamp > 0)
+    return timestamp > 1e11 ? timestamp : timestamp * 1000;
+  return undefined;
+}
+
+function withTimeout<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  if (signal.aborted) return Promise.reject(new HandlerTimeoutError(timeoutMs));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new HandlerTimeoutError(timeoutMs));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

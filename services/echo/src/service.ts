@@ -1,0 +1,11 @@
+// echo: replies with exactly the bytes and content type it received (durable queue; benchmarks use it).
+import { defineService, rawReply } from '@warren/service-kit';
+
+export default defineService({
+  name: 'echo',
+  version: '0.1.0',
+  description: 'Replies with the body it received',
+  prefetch: 100,
+  handler: (body, ctx) =>
+    rawReply(body, String(ctx.properties.contentType ?? 'application/octet-stream')),
+});
