@@ -1,0 +1,139 @@
+// Child processes for cross-service tests: spawn a built service, read its logs, wait, stop by PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+export interface Proc {
+  child: ChildProcess;
+  /** Everything the process printed so far (stdout + stderr). */
+  output(): string;
+  /** JSON log lines parsed from stdout. */
+  lines(): Record<string, unknown>[];
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<Proc>();
+
+/** Runs `node <script>` (path relative to the repo root) with extra env. */
+export function startNode(
+  script: string,
+  env: Record<string, string | undefined>,
+  args: string[] = [],
+): Proc {
+  const child = spawn(process.execPath, [path.join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: { pattern: RegExp; resolve: (s: string) => void }[] = [];
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) {
+      const m = w.pattern.exec(out);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m[0]);
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const proc: Proc = {
+    child,
+    output: () => out,
+    lines: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => {
+          try {
+            return JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            return {};
+          }
+        }),
+    waitFor: (pattern, timeoutMs = 20_000) => {
+      const m = pattern.exec(out);
+      if (m) return Promise.resolve(m[0]);
+      return new Promise<string>((resolve, reject) => {
+        const w = { pattern, resolve };
+        waiters.push(w);
+        const t = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(
+            new Error(
+              `timeout waiting for ${pattern} from ${script}; output:\n${out.slice(-3000)}`,
+            ),
+          );
+        }, timeoutMs);
+        exited.then(() => {
+          clearTimeout(t);
+          if (waiters.includes(w)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            reject(new Error(`${script} exited before ${pattern}; output:\n${out.slice(-3000)}`));
+          }
+        });
+        const orig = w.resolve;
+        w.resolve = (s) => {
+          clearTimeout(t);
+          orig(s);
+        };
+      });
+    },
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      running.delete(proc);
+      return code;
+    },
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** Kills every process a test file started (afterAll safety net). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop('SIGKILL')));
+}
+
+/** Polls a URL until it answers with `status` (default 200). */
+export async function waitForHttp(url: string, status = 200, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.status === status) return;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (${last})`);
+}
+
+/** Polls `check` until it returns true. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
