@@ -60,7 +60,7 @@ export async function startPrivateBroker(label = 'warren-test'): Promise<Private
       break;
     } catch (err) {
       if (Date.now() > deadline)
-        throw new Error(`private broker ${nodeName} did not start: ${String(err)}`);
+        throw new Error(`private broker ${nodeName} did not start: ${String(err)}`, { cause: err });
       await new Promise((r) => setTimeout(r, 500));
     }
   }
