@@ -145,18 +145,18 @@ export async function runService(
       await broker.close();
       await ops.close();
       logger.info({ drained }, 'stopped');
-      logger.flush();
       return drained;
     })());
 
   if (options.handleSignals ?? true) {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'signal received');
+      const exit = (code: number) => logger.flush(() => process.exit(code));
       stop().then(
-        (drained) => setTimeout(() => process.exit(drained ? 0 : 1), 50),
+        (drained) => exit(drained ? 0 : 1),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
-          setTimeout(() => process.exit(1), 50);
+          exit(1);
         },
       );
     };
