@@ -46,9 +46,20 @@ export async function startPrivateBroker(label = 'warren-test'): Promise<Private
     `RABBITMQ_LOG_BASE=${dataDir}/log`,
     `RABBITMQ_PID_FILE=${dataDir}/pid`,
     `RABBITMQ_ENABLED_PLUGINS_FILE=${dataDir}/plugins`,
-    `RABBITMQ_SERVER_START_ARGS='-rabbitmq_prometheus tcp_config [{port,${p.prom}}] -rabbitmq_management tcp_config [{port,${p.mgmt}}]'`,
+    // The machine's /etc/rabbitmq/rabbitmq.conf pins the listener to 5672; this node gets its own file.
+    `RABBITMQ_CONFIG_FILE=${dataDir}/rabbitmq.conf`,
   ].join(' ');
   fs.writeFileSync(path.join(dataDir, 'plugins'), '[].\n');
+  fs.writeFileSync(
+    path.join(dataDir, 'rabbitmq.conf'),
+    [
+      `listeners.tcp.local = 127.0.0.1:${p.amqp}`,
+      `management.tcp.port = ${p.mgmt}`,
+      `prometheus.tcp.port = ${p.prom}`,
+      'loopback_users.guest = true',
+      '',
+    ].join('\n'),
+  );
   execFileSync('chown', ['-R', 'rabbitmq:rabbitmq', dataDir]);
   await run('su', ['rabbitmq', '-s', '/bin/sh', '-c', `${env} ${SERVER} -detached`]);
   const ctl = async (...args: string[]) =>
