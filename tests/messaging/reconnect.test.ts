@@ -68,7 +68,8 @@ const missing = (n: number) =>
   Array.from({ length: n }, (_, i) => `m${i}`).filter((id) => !received.has(id));
 
 test('close_all_connections under a running consumer: it reconnects and resumes, nothing lost', async () => {
-  await publishRange(0, 300);
+  // Enough work (~2 s at prefetch 20) that deliveries are in flight when the connection dies.
+  await publishRange(0, 1500);
   await eventually(() => received.size >= 50, 20_000, 'first messages');
   await node.ctl('close_all_connections', 'test: connection killed');
   await eventually(
@@ -77,9 +78,9 @@ test('close_all_connections under a running consumer: it reconnects and resumes,
     'disconnect noticed',
   );
   await eventually(() => reconnects >= 1 && consumer.isConsuming, 20_000, 'reconnect');
-  await publishRange(300, 400);
-  await eventually(() => missing(400).length === 0, 30_000, 'all 400 messages');
-  expect(missing(400)).toEqual([]);
+  await publishRange(1500, 1600);
+  await eventually(() => missing(1600).length === 0, 30_000, 'all 1600 messages');
+  expect(missing(1600)).toEqual([]);
 });
 
 test('broker app stopped: publish fails fast with a typed error; after start the consumer resumes', async () => {
@@ -99,9 +100,9 @@ test('broker app stopped: publish fails fast with a typed error; after start the
     30_000,
     'recovery',
   );
-  await publishRange(400, 500);
-  await eventually(() => missing(500).length === 0, 30_000, 'all 500 messages');
-  expect(missing(500)).toEqual([]);
+  await publishRange(1600, 1700);
+  await eventually(() => missing(1700).length === 0, 30_000, 'all 1700 messages');
+  expect(missing(1700)).toEqual([]);
 });
 
 test('no delivery was acked twice or on a stale channel (the broker never closed a channel for it)', () => {
@@ -117,5 +118,5 @@ test('no delivery was acked twice or on a stale channel (the broker never closed
   process.stdout.write(
     `reconnect test: ${received.size} distinct messages, ${duplicates} redelivered\n`,
   );
-  expect(received.size).toBe(500);
+  expect(received.size).toBe(1700);
 });
