@@ -1,0 +1,212 @@
+// Retries, dead letters and validation against the real broker, through runService().
+import type { ChannelModel, GetMessage } from 'amqplib';
+import { z } from 'zod';
+import { Broker, Publisher, RpcClient } from '@warren/messaging';
+import {
+  defineService,
+  PermanentError,
+  runService,
+  type RunningService,
+} from '@warren/service-kit';
+import { testAmqpUrl, uniqueName } from '../support/broker';
+import { eventually } from '../support/processes';
+import { memoryLogger, rawConnection } from '../messaging/helpers';
+
+let url: string;
+let raw: ChannelModel;
+let broker: Broker;
+let publisher: Publisher;
+let rpc: RpcClient;
+const running: RunningService[] = [];
+const cleanup: string[] = [];
+
+beforeAll(async () => {
+  url = await testAmqpUrl();
+  raw = await rawConnection(url);
+  const { logger } = memoryLogger();
+  broker = await Broker.connect({ url, logger, connectionName: 'retry.test' });
+  publisher = await Publisher.create(broker, { logger });
+  rpc = await RpcClient.create(broker, { logger });
+});
+
+afterAll(async () => {
+  for (const s of running) await s.stop();
+  const ch = await raw.createChannel();
+  for (const q of cleanup) await ch.deleteQueue(q).catch(() => undefined);
+  await raw.close();
+  await broker.close();
+});
+
+const env = () => ({
+  AMQP_URL: url,
+  METRICS_PORT: '0',
+  LOG_LEVEL: 'silent',
+  HEARTBEAT_INTERVAL_MS: '1000',
+});
+
+async function start(
+  def: Parameters<typeof runService>[0],
+  delays: number[],
+): Promise<RunningService> {
+  cleanup.push(def.name, `${def.name}.dlq`, ...delays.map((d) => `${def.name}.retry.${d}`));
+  const svc = await runService(def, { env: env(), handleSignals: false });
+  running.push(svc);
+  return svc;
+}
+
+async function getAll(queue: string): Promise<GetMessage[]> {
+  const ch = await raw.createChannel();
+  const out: GetMessage[] = [];
+  for (;;) {
+    const m = await ch.get(queue, { noAck: true });
+    if (m === false) break;
+    out.push(m);
+  }
+  await ch.close();
+  return out;
+}
+
+async function counter(svc: RunningService, outcome: string): Promise<number> {
+  const metric = await svc.registry.getSingleMetric('mq_consumer_messages_total')?.get();
+  return metric?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+}
+
+test('a failing handler is retried with growing delays, then dead-lettered with its error headers', async () => {
+  const name = uniqueName('retry');
+  const seen: { attempt: number; at: number }[] = [];
+  const delays = [100, 300, 900];
+  const svc = await start(
+    defineService({
+      name,
+      maxAttempts: 4,
+      retryDelaysMs: delays,
+      handler: (_body, ctx) => {
+        seen.push({ attempt: ctx.attempt, at: Date.now() });
+        throw Object.assign(new Error('downstream exploded'), { code: 'DOWNSTREAM' });
+      },
+    }),
+    delays,
+  );
+  await publisher.send(name, Buffer.from('{"x":1}'), {
+    contentType: 'application/json',
+    messageId: 'poison-1',
+  });
+  await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 15_000, 'dead letter');
+  expect(seen.map((s) => s.attempt)).toEqual([1, 2, 3, 4]);
+  const gaps = seen.slice(1).map((s, i) => s.at - (seen[i]?.at ?? 0));
+  // Each wait is at least its delay and the waits grow.
+  gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual((delays[i] ?? 0) - 20));
+  expect(gaps[2]).toBeGreaterThan(gaps[0] ?? 0);
+  expect(await counter(svc, 'retry')).toBe(3);
+
+  const dead = await getAll(`${name}.dlq`);
+  expect(dead).toHaveLength(1);
+  const h = dead[0]?.properties.headers ?? {};
+  expect(dead[0]?.content.toString()).toBe('{"x":1}');
+  expect(dead[0]?.properties.messageId).toBe('poison-1');
+  expect(h['x-error-message']).toBe('downstream exploded');
+  expect(h['x-error-code']).toBe('DOWNSTREAM');
+  expect(h['x-attempt']).toBe(4);
+  expect(h['x-original-queue']).toBe(name);
+  expect(Number.isNaN(Date.parse(String(h['x-failed-at'])))).toBe(false);
+});
+
+test('a poison message does not stop the good messages behind it', async () => {
+  const name = uniqueName('poison');
+  const done: string[] = [];
+  const delays = [200];
+  const svc = await start(
+    defineService({
+      name,
+      prefetch: 1,
+      maxAttempts: 3,
+      retryDelaysMs: delays,
+      handler: (body) => {
+        const text = body.toString();
+        if (text === 'poison') throw new Error('always fails');
+        done.push(text);
+      },
+    }),
+    delays,
+  );
+  await publisher.send(name, Buffer.from('poison'));
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) => publisher.send(name, Buffer.from(`good${i}`))),
+  );
+  await eventually(() => done.length === 50, 10_000, 'good messages');
+  await eventually(
+    async () => (await counter(svc, 'dead_letter')) === 1,
+    10_000,
+    'poison dead-lettered',
+  );
+  expect(done).toHaveLength(50);
+  expect(await getAll(`${name}.dlq`)).toHaveLength(1);
+});
+
+test('invalid input is rejected without retries: a plain message goes to the DLQ, a call gets a 400 problem', async () => {
+  const name = uniqueName('valid');
+  let calls = 0;
+  const delays = [100];
+  const svc = await start(
+    defineService({
+      name,
+      retryDelaysMs: delays,
+      schema: z.object({ n: z.number().int() }),
+      handler: (input) => {
+        calls++;
+        if (input.n < 0)
+          throw new PermanentError('n must not be negative', 'NEGATIVE', { status: 422 });
+        return { double: input.n * 2 };
+      },
+    }),
+    delays,
+  );
+  const ok = await rpc.call(name, Buffer.from('{"n":21}'), {
+    timeoutMs: 5000,
+    contentType: 'application/json',
+  });
+  expect(ok.status).toBe(200);
+  expect(JSON.parse(ok.body.toString())).toEqual({ double: 42 });
+
+  const bad = await rpc.call(name, Buffer.from('{"n":"x"}'), {
+    timeoutMs: 5000,
+    contentType: 'application/json',
+  });
+  expect(bad.status).toBe(400);
+  expect(bad.contentType).toBe('application/problem+json');
+  expect(JSON.parse(bad.body.toString())).toMatchObject({
+    status: 400,
+    title: 'VALIDATION_FAILED',
+  });
+
+  const neg = await rpc.call(name, Buffer.from('{"n":-1}'), { timeoutMs: 5000 });
+  expect(neg.status).toBe(422);
+
+  await publisher.send(name, Buffer.from('not json'), { contentType: 'application/json' });
+  await eventually(async () => (await counter(svc, 'rejected')) === 3, 10_000, 'rejected count');
+  const dead = await getAll(`${name}.dlq`);
+  expect(dead).toHaveLength(1);
+  expect(dead[0]?.properties.headers?.['x-error-code']).toBe('VALIDATION_FAILED');
+  expect(await counter(svc, 'retry')).toBe(0);
+  expect(calls).toBe(2); // the handler never saw the invalid inputs
+});
+
+test('a failed call replies 500 problem+json at once and is dead-lettered, not retried', async () => {
+  const name = uniqueName('callfail');
+  const delays = [100];
+  const svc = await start(
+    defineService({
+      name,
+      retryDelaysMs: delays,
+      handler: () => Promise.reject(new Error('boom')),
+    }),
+    delays,
+  );
+  const reply = await rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
+  expect(reply.status).toBe(500);
+  expect(JSON.parse(reply.body.toString())).toMatchObject({ status: 500, detail: 'boom' });
+  await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 5000, 'dead letter');
+  const dead = await getAll(`${name}.dlq`);
+  expect(dead).toHaveLength(1);
+  expect(dead[0]?.properties.replyTo).toBeUndefined();
+});
