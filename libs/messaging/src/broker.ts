@@ -1,8 +1,8 @@
 // Connection supervisor: amqplib's built-in recovery plus re-attachment of channels after each reconnect.
 import { EventEmitter } from 'node:events';
-import { connect, type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import { connect, type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '@warren/observability';
-import { safeUrl, withDefaults } from './url';
+import { nodeLabel, parseAmqpUrls, safeUrl } from './url';
 import { BrokerUnavailableError, ClosedError } from './errors';
 
 /**
@@ -16,6 +16,7 @@ export interface Attachment {
 }
 
 export interface BrokerOptions {
+  /** One AMQP URL, or several comma-separated (cluster nodes): tried in turn, rotated after a loss. */
   url: string;
   logger: Logger;
   /** Shown in the management UI's connection list. */
@@ -39,6 +40,10 @@ export interface BrokerEvents {
 
 export class Broker extends EventEmitter<BrokerEvents> {
   private readonly attachments = new Set<Attachment>();
+  /** Cluster nodes; `target` is the object amqplib reads on every (re)connect attempt. */
+  private readonly nodes: Options.Connect[];
+  private readonly target: Options.Connect;
+  private nodeIndex = 0;
   private model: RecoveringChannelModel | undefined;
   private current: ChannelModel | undefined;
   private connectedOnce = false;
@@ -47,6 +52,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   private constructor(private readonly options: BrokerOptions) {
     super();
+    this.nodes = parseAmqpUrls(options.url);
+    if (this.nodes.length === 0) throw new BrokerUnavailableError('no AMQP URL given');
+    // Start at a random node so many clients spread over a cluster.
+    this.nodeIndex = Math.floor(Math.random() * this.nodes.length);
+    this.target = { ...this.nodes[this.nodeIndex] };
+  }
+
+  /** The node in use (or tried next), as host:port. */
+  get node(): string {
+    return nodeLabel(this.target);
+  }
+
+  /** Points the next connection attempt at the next node of the list. */
+  private rotate(): void {
+    if (this.nodes.length < 2) return;
+    this.nodeIndex = (this.nodeIndex + 1) % this.nodes.length;
+    Object.assign(this.target, this.nodes[this.nodeIndex]);
   }
 
   /** Connects (failing fast with a clear error unless `initialRetries` says otherwise) and keeps reconnecting. */
@@ -93,7 +115,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   private async start(): Promise<void> {
     const { logger, url } = this.options;
-    const model = await connect(withDefaults(url), {
+    // amqplib re-reads this object on every attempt, so rotating its fields moves to another node.
+    const model = await connect(this.target, {
       noDelay: true,
       clientProperties: { connection_name: this.options.connectionName },
       recovery: {
@@ -113,9 +136,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     model.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) =>
       logger.debug({ attempt, delayMs: delay }, 'broker reconnect scheduled'),
     );
-    model.on('connect-failed', (err: Error) =>
-      logger.warn({ err: { message: err.message } }, 'broker connection attempt failed'),
-    );
+    model.on('connect-failed', (err: Error) => {
+      logger.warn(
+        { err: { message: err.message }, node: this.node },
+        'broker connection attempt failed',
+      );
+      this.rotate();
+    });
     model.on('blocked', (reason: string) => {
       this._blocked = true;
       logger.warn({ reason }, 'broker blocked publishing (resource alarm)');
@@ -152,10 +179,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this._state = 'connected';
     const { logger } = this.options;
     if (this.connectedOnce) {
-      logger.info({ url: safeUrl(this.options.url) }, 'broker reconnected');
+      logger.info({ url: safeUrl(this.options.url), node: this.node }, 'broker reconnected');
       this.options.onReconnect?.();
     } else {
-      logger.info({ url: safeUrl(this.options.url) }, 'broker connected');
+      logger.info({ url: safeUrl(this.options.url), node: this.node }, 'broker connected');
     }
     this.connectedOnce = true;
     this.emit('connected');

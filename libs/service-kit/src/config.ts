@@ -9,8 +9,9 @@ export const serviceEnvSchema = z.object({
     .string()
     .default('amqp://guest:guest@127.0.0.1:5672')
     .refine(
-      (v) => /^amqps?:\/\/[^\s]+$/.test(v) && URL.canParse(v),
-      'must be an amqp:// or amqps:// URL',
+      (v) =>
+        v.split(',').every((u) => /^amqps?:\/\/[^\s]+$/.test(u.trim()) && URL.canParse(u.trim())),
+      'must be an amqp:// or amqps:// URL, or several separated by commas',
     ),
   METRICS_PORT: int(0, 65535).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
