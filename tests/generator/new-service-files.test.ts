@@ -1,0 +1,226 @@
+// new-service without a build: name validation, refusal to overwrite, tsconfig and docker-compose.yml edits.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+
+interface Generator {
+  validateName(name: string, root?: string): void;
+  addTsconfigReference(text: string, name: string): string;
+  addComposeService(text: string, name: string): { text: string; block: string };
+  generate(
+    name: string,
+    options: { root: string; install: boolean; log: (line: string) => void; description?: string },
+  ): { dir: string; files: string[]; warnings: string[] };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const gen = require('../../scripts/new-service.js') as Generator;
+const ROOT = path.resolve(__dirname, '../..');
+
+const COMPOSE_MAP = `# Warren stack
+x-service: &service
+  build:
+    context: .
+    dockerfile: infra/docker/Dockerfile
+  restart: unless-stopped
+  depends_on:
+    rabbitmq:
+      condition: service_healthy
+
+services:
+  rabbitmq:
+    image: rabbitmq:3.13-management
+    ports:
+      - "5672:5672"
+
+  gateway:
+    <<: *service
+    command: ["node", "services/gateway/dist/main.js"]
+    ports:
+      - "3000:3000"
+
+  echo:
+    <<: *service
+    command: ["node", "services/echo/dist/main.js"] # the echo service
+    environment:
+      AMQP_URL: amqp://guest:guest@rabbitmq:5672
+      METRICS_PORT: "9400"
+      ADVERTISE_HOST: echo
+      LOG_LEVEL: info
+    ports:
+      - "9402:9400"
+
+  hello:
+    <<: *service
+    command: ["node", "services/hello/dist/main.js"]
+
+volumes:
+  grafana-data: {}
+`;
+
+const COMPOSE_LIST = `services:
+  echo:
+    image: warren/echo:latest
+    environment:
+    - AMQP_URL=amqp://guest:guest@rabbitmq:5672
+    - METRICS_PORT=9401
+    ports:
+    - 9401:9401
+`;
+
+describe('new-service: names', () => {
+  it.each([
+    ['', /required/],
+    ['Payments', /invalid service name/],
+    ['9lives', /invalid service name/],
+    ['has_underscore', /invalid service name/],
+    ['a'.repeat(64), /invalid service name/],
+    ['amq.gen', /belong to RabbitMQ/],
+    ['orders.dlq', /created for each service/],
+    ['gateway', /reserved/],
+    ['service-kit', /reserved/],
+    ['rabbitmq', /reserved/],
+    ['echo', /services\/echo already exists; refusing to overwrite/],
+    ['hello', /already exists/],
+    ['wordcount', /already exists/],
+  ])('refuses %j', (name, why) => {
+    expect(() => gen.validateName(name, ROOT)).toThrow(why);
+  });
+
+  it.each(['payments', 'a', 'image-resize2', 'a'.repeat(63)])('accepts %j', (name) => {
+    expect(() => gen.validateName(name, ROOT)).not.toThrow();
+  });
+});
+
+describe('new-service: tsconfig.json', () => {
+  it('appends one reference, once', () => {
+    const text = JSON.stringify({ files: [], references: [{ path: 'libs/messaging' }] }, null, 2);
+    const once = gen.addTsconfigReference(text, 'payments');
+    expect(JSON.parse(once)).toEqual({
+      files: [],
+      references: [{ path: 'libs/messaging' }, { path: 'services/payments' }],
+    });
+    expect(gen.addTsconfigReference(once, 'payments')).toBe(once);
+  });
+});
+
+describe('new-service: docker-compose.yml', () => {
+  it('adds a block modeled on echo, without host ports, leaving the rest untouched', () => {
+    const { text, block } = gen.addComposeService(COMPOSE_MAP, 'payments');
+    expect(block).toBe(
+      [
+        '  payments:',
+        '    <<: *service',
+        '    command: ["node", "services/payments/dist/main.js"] # the payments service',
+        '    environment:',
+        '      AMQP_URL: "amqp://guest:guest@rabbitmq:5672"',
+        '      METRICS_PORT: "9400"',
+        '      ADVERTISE_HOST: "payments"',
+        '      LOG_LEVEL: info',
+      ].join('\n'),
+    );
+    // Pure insertion: removing the block gives back the original file.
+    expect(text.replace(`\n${block}\n`, '')).toBe(COMPOSE_MAP);
+    const doc = YAML.parse(text, { merge: true }) as {
+      services: Record<string, { command: string[]; environment: Record<string, string> }>;
+      volumes: unknown;
+    };
+    expect(Object.keys(doc.services)).toEqual(['rabbitmq', 'gateway', 'echo', 'hello', 'payments']);
+    expect(doc.services.payments).toMatchObject({
+      command: ['node', 'services/payments/dist/main.js'],
+      restart: 'unless-stopped',
+      environment: { METRICS_PORT: '9400', ADVERTISE_HOST: 'payments' },
+    });
+    expect(doc.services.payments).not.toHaveProperty('ports');
+    expect(doc.volumes).toEqual({ 'grafana-data': {} });
+  });
+
+  it('handles the KEY=value list form and adds missing variables', () => {
+    const { text } = gen.addComposeService(COMPOSE_LIST, 'img-resize');
+    const doc = YAML.parse(text) as { services: Record<string, Record<string, unknown>> };
+    expect(doc.services['img-resize']).toEqual({
+      image: 'warren/img-resize:latest',
+      environment: [
+        'AMQP_URL=amqp://guest:guest@rabbitmq:5672',
+        'METRICS_PORT=9400',
+        'ADVERTISE_HOST=img-resize',
+      ],
+    });
+    expect(doc.services.echo).toEqual(YAML.parse(COMPOSE_LIST).services.echo);
+  });
+
+  it('refuses a name the file already has', () => {
+    expect(() => gen.addComposeService(COMPOSE_MAP, 'hello')).toThrow(
+      /already has a service "hello"/,
+    );
+  });
+});
+
+describe('new-service: generate', () => {
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'newsvc-'));
+    fs.mkdirSync(path.join(root, 'services/echo'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'libs/service-kit'), { recursive: true });
+    fs.copyFileSync(
+      path.join(ROOT, 'libs/service-kit/package.json'),
+      path.join(root, 'libs/service-kit/package.json'),
+    );
+    fs.writeFileSync(path.join(root, 'tsconfig.json'), '{ "files": [], "references": [] }\n');
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('writes the service, the reference and the compose block; warns when compose is absent', () => {
+    const lines: string[] = [];
+    const result = gen.generate('payments', { root, install: false, log: (l) => lines.push(l) });
+    expect(result.files.sort()).toEqual(
+      [
+        'README.md',
+        'package.json',
+        'src/main.ts',
+        'src/service.test.ts',
+        'src/service.ts',
+        'tsconfig.json',
+      ].sort(),
+    );
+    expect(result.warnings).toEqual([
+      'docker-compose.yml not found: no compose service added',
+      'npm install skipped: run it before committing (CI runs npm ci)',
+    ]);
+    const pkg = JSON.parse(
+      fs.readFileSync(path.join(root, 'services/payments/package.json'), 'utf8'),
+    );
+    expect(pkg).toMatchObject({ name: '@warren/payments', main: 'dist/main.js' });
+    expect(pkg.dependencies.zod).toMatch(/^\^4\./);
+    expect(fs.readFileSync(path.join(root, 'services/payments/src/service.ts'), 'utf8')).toContain(
+      "name: 'payments'",
+    );
+    expect(
+      JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.json'), 'utf8')).references,
+    ).toEqual([{ path: 'services/payments' }]);
+    // A second run refuses and changes nothing.
+    const before = fs.readFileSync(path.join(root, 'services/payments/src/service.ts'), 'utf8');
+    expect(() => gen.generate('payments', { root, install: false, log: () => undefined })).toThrow(
+      /already exists; refusing to overwrite/,
+    );
+    expect(fs.readFileSync(path.join(root, 'services/payments/src/service.ts'), 'utf8')).toBe(
+      before,
+    );
+  });
+
+  it('edits docker-compose.yml when it exists', () => {
+    fs.writeFileSync(path.join(root, 'docker-compose.yml'), COMPOSE_MAP);
+    const result = gen.generate('orders', { root, install: false, log: () => undefined });
+    expect(result.warnings).toEqual([
+      'npm install skipped: run it before committing (CI runs npm ci)',
+    ]);
+    const doc = YAML.parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), {
+      merge: true,
+    }) as { services: Record<string, { environment: Record<string, string> }> };
+    expect(doc.services.orders?.environment).toMatchObject({
+      ADVERTISE_HOST: 'orders',
+      METRICS_PORT: '9400',
+    });
+  });
+});
