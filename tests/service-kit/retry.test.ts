@@ -210,3 +210,41 @@ test('a failed call replies 500 problem+json at once and is dead-lettered, not r
   expect(dead).toHaveLength(1);
   expect(dead[0]?.properties.replyTo).toBeUndefined();
 });
+
+test('quorum queues: retries and the DLQ work, and the queue always has a delivery limit and a dead-letter target', async () => {
+  const name = uniqueName('quorum');
+  const delays = [100];
+  let attempts = 0;
+  const svc = await start(
+    defineService({
+      name,
+      queue: { queueType: 'quorum' },
+      maxAttempts: 2,
+      retryDelaysMs: delays,
+      handler: () => {
+        attempts++;
+        throw new Error('fails twice');
+      },
+    }),
+    delays,
+  );
+  await publisher.send(name, Buffer.from('q'), { persistent: true });
+  await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 10_000, 'dead letter');
+  expect(attempts).toBe(2);
+  expect(await getAll(`${name}.dlq`)).toHaveLength(1);
+  // Re-declaring with the arguments Warren expects succeeds only if they match exactly.
+  const ch = await raw.createChannel();
+  const ok = await ch.assertQueue(name, {
+    durable: true,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': 20,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': `${name}.dlq`,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+    },
+  });
+  await ch.close();
+  expect(ok.queue).toBe(name);
+});

@@ -16,6 +16,11 @@ export interface QueueSpec {
   overflow?: 'reject-publish' | 'drop-head';
   /** Delays of the retry queues, one queue per distinct delay. */
   retryDelaysMs: readonly number[];
+  /**
+   * Quorum queues only: redeliveries (crash loops) before the broker dead-letters a message to the
+   * DLQ. Always set, since RabbitMQ 4 otherwise applies 20 and then drops. Default 20.
+   */
+  deliveryLimit?: number;
 }
 
 export const HEARTBEAT_EXCHANGE = 'warren.heartbeat';
@@ -27,12 +32,25 @@ export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
 export function mainQueueOptions(spec: QueueSpec): Options.AssertQueue {
   if (spec.kind === 'plain') return { durable: false };
   const args: Record<string, unknown> = {};
-  if (spec.queueType === 'quorum') args['x-queue-type'] = 'quorum';
+  if (spec.queueType === 'quorum') {
+    args['x-queue-type'] = 'quorum';
+    args['x-delivery-limit'] = spec.deliveryLimit ?? 20;
+    // Past the delivery limit the broker moves the message to the DLQ, confirmed (at-least-once).
+    args['x-dead-letter-exchange'] = '';
+    args['x-dead-letter-routing-key'] = deadLetterQueueName(spec.name);
+    args['x-dead-letter-strategy'] = 'at-least-once';
+    args['x-overflow'] = 'reject-publish';
+  }
   if (spec.maxLength !== undefined) {
     args['x-max-length'] = spec.maxLength;
     args['x-overflow'] = spec.overflow ?? 'reject-publish';
   }
   return { durable: true, arguments: args };
+}
+
+/** Retry and DLQ queues follow the main queue's type, so they survive the same node losses. */
+function sideQueueArgs(spec: QueueSpec): Record<string, unknown> {
+  return spec.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
 }
 
 /** Declares everything a service's consumer needs; idempotent, safe on every reconnect. */
@@ -42,6 +60,7 @@ export async function declareServiceTopology(channel: Channel, spec: QueueSpec):
     await channel.assertQueue(retryQueueName(spec.name, delay), {
       durable: true,
       arguments: {
+        ...sideQueueArgs(spec),
         'x-message-ttl': delay,
         'x-dead-letter-exchange': '',
         'x-dead-letter-routing-key': spec.name,
@@ -50,6 +69,6 @@ export async function declareServiceTopology(channel: Channel, spec: QueueSpec):
   }
   await channel.assertQueue(deadLetterQueueName(spec.name), {
     durable: true,
-    arguments: spec.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {},
+    arguments: sideQueueArgs(spec),
   });
 }

@@ -13,6 +13,7 @@ test('defaults when nothing is set', () => {
     heartbeatIntervalMs: 5000,
     drainTimeoutMs: 25000,
     connectRetries: 5,
+    queueType: undefined,
   });
 });
 

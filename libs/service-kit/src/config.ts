@@ -20,6 +20,8 @@ export const serviceEnvSchema = z.object({
   HEARTBEAT_INTERVAL_MS: int(200, 600_000).default(5000),
   DRAIN_TIMEOUT_MS: int(0, 3_600_000).default(25_000),
   AMQP_CONNECT_RETRIES: int(0, 1_000_000).default(5),
+  /** Queue type for services that do not pin one (compose and Kubernetes set quorum). */
+  QUEUE_TYPE: z.enum(['classic', 'quorum']).optional(),
 });
 
 export interface ServiceConfig {
@@ -31,6 +33,7 @@ export interface ServiceConfig {
   heartbeatIntervalMs: number;
   drainTimeoutMs: number;
   connectRetries: number;
+  queueType: 'classic' | 'quorum' | undefined;
 }
 
 /** Throws ConfigError with one line such as `invalid configuration: METRICS_PORT: ... (got "abc")`. */
@@ -45,6 +48,7 @@ export function parseServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     connectRetries: e.AMQP_CONNECT_RETRIES,
+    queueType: e.QUEUE_TYPE,
   };
 }
 

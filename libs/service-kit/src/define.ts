@@ -39,6 +39,8 @@ export interface QueueOptions {
   /** 'plain' = non-durable, no arguments (pika-compatible); default 'durable'. */
   kind?: 'plain' | 'durable';
   queueType?: QueueType;
+  /** Quorum queues: redeliveries before the broker dead-letters (default 20). */
+  deliveryLimit?: number;
   maxLength?: number;
   overflow?: 'reject-publish' | 'drop-head';
 }

@@ -80,7 +80,8 @@ export async function runService(
   const spec: QueueSpec = {
     name: def.name,
     kind: def.queue?.kind ?? 'durable',
-    queueType: def.queue?.queueType,
+    queueType: def.queue?.queueType ?? config.queueType,
+    deliveryLimit: def.queue?.deliveryLimit,
     maxLength: def.queue?.maxLength,
     overflow: def.queue?.overflow,
     retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
