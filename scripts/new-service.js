@@ -285,11 +285,16 @@ function addComposeService(text, name) {
   // Drop host port publishing (each copy would claim the same host port).
   block = withoutKey(block, 'ports');
 
+  // echo's URL with echo's user swapped for the new service's own (see addRabbitUser).
+  const echoUrl = envOf(before.services.echo).AMQP_URL;
   const wanted = {
     METRICS_PORT: '9400',
     ADVERTISE_HOST: name,
-    AMQP_URL: String(envOf(before.services.echo).AMQP_URL ?? 'amqp://guest:guest@rabbitmq:5672'),
+    AMQP_URL: echoUrl
+      ? String(echoUrl).replace(/\becho\b/g, name)
+      : 'amqp://guest:guest@rabbitmq:5672',
   };
+  const quote = (v) => `'${v.replace(/'/g, "''")}'`;
   const envAt = block.findIndex((l) => /^\s+environment:\s*(#.*)?$/.test(l));
   if (envAt < 0) {
     const inner = ' '.repeat(indentOf(block[1] ?? '') || keyIndent + 2);
@@ -297,7 +302,7 @@ function addComposeService(text, name) {
       1,
       0,
       `${inner}environment:`,
-      ...Object.entries(wanted).map(([k, v]) => `${inner}  ${k}: ${JSON.stringify(v)}`),
+      ...Object.entries(wanted).map(([k, v]) => `${inner}  ${k}: ${quote(v)}`),
     );
   } else {
     const envIndent = indentOf(block[envAt]);
@@ -309,7 +314,7 @@ function addComposeService(text, name) {
     const listStyle = entries.length > 0 && entries.every((l) => l.trim().startsWith('-'));
     const entryIndent = ' '.repeat(entries.length ? indentOf(entries[0]) : envIndent + 2);
     const render = (k, v) =>
-      listStyle ? `${entryIndent}- ${k}=${v}` : `${entryIndent}${k}: ${JSON.stringify(v)}`;
+      listStyle ? `${entryIndent}- ${k}=${v}` : `${entryIndent}${k}: ${quote(v)}`;
     for (const [k, v] of Object.entries(wanted)) {
       const at = block.findIndex(
         (l, i) => i > envAt && i < envEnd && new RegExp(`^\\s*(- )?["']?${k}["']?\\s*[:=]`).test(l),
@@ -341,6 +346,43 @@ function addComposeService(text, name) {
   return { text: out, block: block.join('\n') };
 }
 
+/**
+ * infra/rabbitmq/definitions.json text with a user and vhost permissions for `<name>` modeled on
+ * echo's: the same grants on <name>, <name>.retry.*, <name>.dlq instead of echo's queues, and a
+ * development placeholder password like echo's. Throws when there is no echo user to copy.
+ */
+function addRabbitUser(text, name) {
+  const defs = JSON.parse(text);
+  const swap = (v) => (typeof v === 'string' ? v.replace(/\becho\b/g, name) : v);
+  const echoUser = (defs.users ?? []).find((u) => u.name === 'echo');
+  if (!echoUser) throw new Error('no echo user to model the new one on');
+  if (typeof echoUser.password !== 'string' || !/\becho\b/.test(echoUser.password)) {
+    throw new Error("echo's password is not a development placeholder");
+  }
+  if (defs.users.some((u) => u.name === name)) return text;
+  defs.users.push({ ...echoUser, name, password: swap(echoUser.password) });
+  for (const perm of (defs.permissions ?? []).filter((p) => p.user === 'echo')) {
+    defs.permissions.push(Object.fromEntries(Object.entries(perm).map(([k, v]) => [k, swap(v)])));
+  }
+  for (const perm of (defs.topic_permissions ?? []).filter((p) => p.user === 'echo')) {
+    defs.topic_permissions.push(
+      Object.fromEntries(Object.entries(perm).map(([k, v]) => [k, swap(v)])),
+    );
+  }
+  return JSON.stringify(defs, null, 2) + '\n';
+}
+
+/** Formats files with the repository's Prettier config, so they pass `npm run lint`. */
+function prettierWrite(root, files) {
+  const bin = path.join(root, 'node_modules/prettier/bin/prettier.cjs');
+  if (!fs.existsSync(bin)) return false;
+  execFileSync(process.execPath, [bin, '--write', '--log-level', 'warn', ...files], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return true;
+}
+
 /** A compose service's environment as a map, from either the map or the KEY=value list form. */
 function envOf(svc) {
   const env = svc?.environment;
@@ -369,24 +411,28 @@ function zodRange(root) {
 
 /**
  * Creates the service. Everything is checked and computed first; files are written only when all
- * steps can succeed. Returns what was done and any warnings (docker-compose.yml absent, npm skipped).
+ * steps can succeed. Resolves with what was done and any warnings (a file absent, npm skipped).
  */
-function generate(name, options = {}) {
+async function generate(name, options = {}) {
   const root = options.root ?? ROOT;
   const log = options.log ?? ((line) => process.stdout.write(line + '\n'));
   validateName(name, root);
   const description = (options.description ?? `The ${name} consumer service`)
     .replace(/\s+/g, ' ')
     .trim();
-  const files = serviceFiles(name, description, zodRange(root));
-  const tsconfigPath = path.join(root, 'tsconfig.json');
-  const tsconfig = addTsconfigReference(fs.readFileSync(tsconfigPath, 'utf8'), name);
-  const composePath = path.join(root, 'docker-compose.yml');
+  const dir = path.join(root, 'services', name);
   const warnings = [];
-  let compose;
+  /** path -> new content; formatted, then written together. */
+  const writes = new Map();
+  for (const [rel, content] of Object.entries(serviceFiles(name, description, zodRange(root)))) {
+    writes.set(path.join(dir, rel), content);
+  }
+  const tsconfigPath = path.join(root, 'tsconfig.json');
+  writes.set(tsconfigPath, addTsconfigReference(fs.readFileSync(tsconfigPath, 'utf8'), name));
+  const composePath = path.join(root, 'docker-compose.yml');
   if (fs.existsSync(composePath)) {
     try {
-      compose = addComposeService(fs.readFileSync(composePath, 'utf8'), name);
+      writes.set(composePath, addComposeService(fs.readFileSync(composePath, 'utf8'), name).text);
     } catch (err) {
       warnings.push(
         `docker-compose.yml not changed: ${err.message}; add a "${name}" service by hand`,
@@ -395,25 +441,42 @@ function generate(name, options = {}) {
   } else {
     warnings.push('docker-compose.yml not found: no compose service added');
   }
+  const definitionsPath = path.join(root, 'infra/rabbitmq/definitions.json');
+  if (fs.existsSync(definitionsPath)) {
+    try {
+      writes.set(definitionsPath, addRabbitUser(fs.readFileSync(definitionsPath, 'utf8'), name));
+    } catch (err) {
+      warnings.push(
+        `infra/rabbitmq/definitions.json not changed: ${err.message}; add a "${name}" user by hand`,
+      );
+    }
+  }
 
-  const dir = path.join(root, 'services', name);
   fs.mkdirSync(path.join(root, 'services'), { recursive: true });
   fs.mkdirSync(dir); // fails if it appeared meanwhile: never overwrite
+  const created = [];
   try {
-    for (const [rel, content] of Object.entries(files)) {
-      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-      fs.writeFileSync(path.join(dir, rel), content, { flag: 'wx' });
+    for (const [file, content] of writes) {
+      if (!file.startsWith(dir + path.sep)) continue;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, content, { flag: 'wx' });
+      created.push(path.relative(dir, file));
     }
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  fs.writeFileSync(tsconfigPath, tsconfig);
-  log(`created services/${name}/ (${Object.keys(files).join(', ')})`);
-  log(`added services/${name} to tsconfig.json references`);
-  if (compose) {
-    fs.writeFileSync(composePath, compose.text);
-    log(`added service "${name}" to docker-compose.yml`);
+  log(`created services/${name}/ (${created.join(', ')})`);
+  for (const [file, content] of writes) {
+    if (file.startsWith(dir + path.sep)) continue;
+    fs.writeFileSync(file, content);
+    log(`updated ${path.relative(root, file)}`);
+  }
+  try {
+    if (!prettierWrite(root, [...writes.keys()]))
+      warnings.push('prettier not found: files not formatted');
+  } catch {
+    warnings.push('prettier failed: run npm run format');
   }
   if (options.install !== false) {
     log('running npm install (links the workspace, updates package-lock.json)');
@@ -425,7 +488,7 @@ function generate(name, options = {}) {
   } else {
     warnings.push('npm install skipped: run it before committing (CI runs npm ci)');
   }
-  return { dir, files: Object.keys(files), warnings };
+  return { dir, files: created, warnings };
 }
 
 function main() {
@@ -476,6 +539,7 @@ module.exports = {
   serviceFiles,
   addTsconfigReference,
   addComposeService,
+  addRabbitUser,
   generate,
   UsageError,
 };

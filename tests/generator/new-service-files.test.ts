@@ -8,10 +8,11 @@ interface Generator {
   validateName(name: string, root?: string): void;
   addTsconfigReference(text: string, name: string): string;
   addComposeService(text: string, name: string): { text: string; block: string };
+  addRabbitUser(text: string, name: string): string;
   generate(
     name: string,
     options: { root: string; install: boolean; log: (line: string) => void; description?: string },
-  ): { dir: string; files: string[]; warnings: string[] };
+  ): Promise<{ dir: string; files: string[]; warnings: string[] }>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -44,7 +45,7 @@ services:
     <<: *service
     command: ["node", "services/echo/dist/main.js"] # the echo service
     environment:
-      AMQP_URL: amqp://guest:guest@rabbitmq:5672
+      AMQP_URL: amqp://echo:echo-dev-only-change-me@rabbitmq:5672/warren
       METRICS_PORT: "9400"
       ADVERTISE_HOST: echo
       LOG_LEVEL: info
@@ -114,9 +115,9 @@ describe('new-service: docker-compose.yml', () => {
         '    <<: *service',
         '    command: ["node", "services/payments/dist/main.js"] # the payments service',
         '    environment:',
-        '      AMQP_URL: "amqp://guest:guest@rabbitmq:5672"',
-        '      METRICS_PORT: "9400"',
-        '      ADVERTISE_HOST: "payments"',
+        "      AMQP_URL: 'amqp://payments:payments-dev-only-change-me@rabbitmq:5672/warren'",
+        "      METRICS_PORT: '9400'",
+        "      ADVERTISE_HOST: 'payments'",
         '      LOG_LEVEL: info',
       ].join('\n'),
     );
@@ -168,12 +169,18 @@ describe('new-service: generate', () => {
       path.join(root, 'libs/service-kit/package.json'),
     );
     fs.writeFileSync(path.join(root, 'tsconfig.json'), '{ "files": [], "references": [] }\n');
+    fs.copyFileSync(path.join(ROOT, '.prettierrc.json'), path.join(root, '.prettierrc.json'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it('writes the service, the reference and the compose block; warns when compose is absent', () => {
+  it('writes the service, the reference and the compose block; warns when compose is absent', async () => {
     const lines: string[] = [];
-    const result = gen.generate('payments', { root, install: false, log: (l) => lines.push(l) });
+    const result = await gen.generate('payments', {
+      root,
+      install: false,
+      log: (l) => lines.push(l),
+    });
     expect(result.files.sort()).toEqual(
       [
         'README.md',
@@ -201,17 +208,22 @@ describe('new-service: generate', () => {
     ).toEqual([{ path: 'services/payments' }]);
     // A second run refuses and changes nothing.
     const before = fs.readFileSync(path.join(root, 'services/payments/src/service.ts'), 'utf8');
-    expect(() => gen.generate('payments', { root, install: false, log: () => undefined })).toThrow(
-      /already exists; refusing to overwrite/,
-    );
+    await expect(
+      gen.generate('payments', { root, install: false, log: () => undefined }),
+    ).rejects.toThrow(/already exists; refusing to overwrite/);
     expect(fs.readFileSync(path.join(root, 'services/payments/src/service.ts'), 'utf8')).toBe(
       before,
     );
   });
 
-  it('edits docker-compose.yml when it exists', () => {
+  it('edits docker-compose.yml and the RabbitMQ definitions when they exist', async () => {
     fs.writeFileSync(path.join(root, 'docker-compose.yml'), COMPOSE_MAP);
-    const result = gen.generate('orders', { root, install: false, log: () => undefined });
+    fs.mkdirSync(path.join(root, 'infra/rabbitmq'), { recursive: true });
+    fs.copyFileSync(
+      path.join(ROOT, 'infra/rabbitmq/definitions.json'),
+      path.join(root, 'infra/rabbitmq/definitions.json'),
+    );
+    const result = await gen.generate('orders', { root, install: false, log: () => undefined });
     expect(result.warnings).toEqual([
       'npm install skipped: run it before committing (CI runs npm ci)',
     ]);
