@@ -34,13 +34,18 @@ function sink(): { stream: Writable; text: () => string } {
   };
 }
 
-export async function fixture(prefix = 'dlqtool'): Promise<Fixture> {
+export async function fixture(prefix = 'dlqtool', queueType?: 'quorum'): Promise<Fixture> {
   const url = await testAmqpUrl();
   const conn = await connect(url);
   const ch = await conn.createConfirmChannel();
   const service = uniqueName(prefix);
   const dlq = deadLetterQueueName(service);
-  await declareServiceTopology(ch, { name: service, kind: 'durable', retryDelaysMs: [] });
+  await declareServiceTopology(ch, {
+    name: service,
+    kind: 'durable',
+    queueType,
+    retryDelaysMs: [],
+  });
   let seq = 0;
   return {
     url,

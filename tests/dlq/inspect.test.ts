@@ -151,4 +151,29 @@ describe('dlq list / show / purge', () => {
         'dlq: no dead-letter queue "no-such-service.dlq": unknown service "no-such-service", or it has never started\n',
     });
   }, 60_000);
+
+  it('reads a quorum DLQ in order without removing anything, and warns once letters were returned often', async () => {
+    const q = await fixture('dlqquorum', 'quorum');
+    try {
+      const seeded = await q.seed(2);
+      for (let i = 0; i < 10; i++) {
+        const r = await q.cli('list', q.service, '--json');
+        expect(r.code).toBe(0);
+        expect(
+          (JSON.parse(r.stdout) as { letters: { messageId: string }[] }).letters.map(
+            (l) => l.messageId,
+          ),
+        ).toEqual(seeded);
+      }
+      // Each read returned the letters once: quorum queues count that in x-delivery-count.
+      const r = await q.cli('list', q.service);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(
+        /^dlq: warning: dead letters in .*\.dlq were returned 10 times \(x-delivery-count\)/,
+      );
+      expect(await q.depth(q.dlq)).toBe(2);
+    } finally {
+      await q.close();
+    }
+  });
 });

@@ -6,6 +6,9 @@ import { safeUrl } from '@warren/messaging';
 import { DlqError, checkServiceName, openDlq, peek, purge, replay, type ReplayResult } from './dlq';
 import { details, peekJson, table } from './format';
 
+/** x-delivery-count from which list/show warn (RabbitMQ 4.0-4.2 quorum queues default to a limit of 20). */
+const DELIVERY_COUNT_WARNING = 10;
+
 export const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 export const USAGE = `Usage: npm run dlq -- <command> <service> [options]
@@ -158,6 +161,17 @@ async function execute(p: Parsed, conn: ChannelModel, io: CliIo): Promise<number
       if (p.json) out(peekJson(result));
       else if (p.command === 'list') out(table(result));
       else out(result.letters.length ? details(result) : `${result.queue}: no dead letters\n`);
+      const reads = Math.max(
+        0,
+        ...result.letters.map((l) => Number(l.headers['x-delivery-count']) || 0),
+      );
+      if (reads >= DELIVERY_COUNT_WARNING) {
+        // Quorum queues count every return; one with a delivery limit drops a message past it.
+        io.stderr.write(
+          `dlq: warning: dead letters in ${result.queue} were returned ${reads} times (x-delivery-count); ` +
+            'if this quorum queue has a delivery limit, replay or purge them rather than listing again\n',
+        );
+      }
       return 0;
     }
     case 'replay': {
