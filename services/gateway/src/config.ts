@@ -1,0 +1,132 @@
+// Gateway configuration: environment -> typed config, parsed once at start (one-line ConfigError on bad input).
+import fs from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, parseEnv } from '@warren/service-kit';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const SIZE = /^(\d+)\s*(b|kb|kib|mb|mib)?$/i;
+const UNIT: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2 };
+
+/** `1048576`, `512kb`, `1mb` (binary units) -> bytes. */
+export function parseSize(text: string): number | undefined {
+  const m = SIZE.exec(text.trim());
+  if (!m?.[1]) return undefined;
+  return Number(m[1]) * (UNIT[(m[2] ?? 'b').toLowerCase()] ?? 1);
+}
+
+const MAX_BODY_CAP = 64 * 1024 ** 2;
+
+export const gatewayEnvSchema = z.object({
+  AMQP_URL: z
+    .string()
+    .default('amqp://guest:guest@127.0.0.1:5672')
+    .refine(
+      (v) => /^amqps?:\/\/[^\s]+$/.test(v) && URL.canParse(v),
+      'must be an amqp:// or amqps:// URL',
+    ),
+  PORT: int(0, 65535).default(3000),
+  METRICS_PORT: int(0, 65535).default(9400),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  GATEWAY_API_KEYS: z.string().optional(),
+  GATEWAY_API_KEYS_FILE: z.string().optional(),
+  GATEWAY_MAX_BODY: z
+    .string()
+    .default('1mb')
+    .transform((v, ctx) => {
+      const n = parseSize(v);
+      if (n === undefined || n < 1 || n > MAX_BODY_CAP) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a size from 1 byte to 64mb, such as 1048576, 512kb or 1mb`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  GATEWAY_RATE_LIMIT: int(0, 100_000_000).default(6000),
+  GATEWAY_TRUST_PROXY: z.string().optional(),
+  GATEWAY_REGISTRY_GRACE_MS: int(0, 600_000).default(6000),
+  GATEWAY_CONFIRM_TIMEOUT_MS: int(100, 60_000).default(5000),
+  AMQP_CONNECT_RETRIES: int(0, 1_000_000).default(5),
+  SHUTDOWN_TIMEOUT_MS: int(0, 300_000).default(10_000),
+});
+
+export interface GatewayConfig {
+  amqpUrl: string;
+  port: number;
+  metricsPort: number;
+  host: string;
+  logLevel: z.infer<typeof gatewayEnvSchema>['LOG_LEVEL'];
+  /** Empty = open (no auth). */
+  apiKeys: readonly string[];
+  maxBodyBytes: number;
+  /** Requests per minute per API key (or client IP when open); 0 disables the limit. */
+  rateLimitPerMinute: number;
+  /** Express `trust proxy` setting (hop count, or comma list of addresses/subnets); unset = none. */
+  trustProxy: number | string | undefined;
+  /** After each (re)connect, how long a service unseen by the registry is still tried. */
+  registryGraceMs: number;
+  confirmTimeoutMs: number;
+  connectRetries: number;
+  shutdownTimeoutMs: number;
+}
+
+const MIN_KEY_LENGTH = 16;
+
+/** Keys from a comma/newline separated text; `#` starts a comment line. */
+export function parseKeys(text: string): string[] {
+  return text
+    .split(/[,\n\r]+/)
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0 && !k.startsWith('#'));
+}
+
+export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  const e = parseEnv(gatewayEnvSchema, env);
+  const keys = new Set<string>();
+  if (e.GATEWAY_API_KEYS) for (const k of parseKeys(e.GATEWAY_API_KEYS)) keys.add(k);
+  if (e.GATEWAY_API_KEYS_FILE) {
+    let text: string;
+    try {
+      text = fs.readFileSync(e.GATEWAY_API_KEYS_FILE, 'utf8');
+    } catch (err) {
+      const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
+      throw new ConfigError(
+        `invalid configuration: GATEWAY_API_KEYS_FILE: cannot read ${e.GATEWAY_API_KEYS_FILE} (${reason})`,
+      );
+    }
+    const fromFile = parseKeys(text);
+    if (fromFile.length === 0)
+      throw new ConfigError(
+        `invalid configuration: GATEWAY_API_KEYS_FILE: ${e.GATEWAY_API_KEYS_FILE} holds no key`,
+      );
+    for (const k of fromFile) keys.add(k);
+  }
+  const short = [...keys].filter((k) => k.length < MIN_KEY_LENGTH || /\s/.test(k)).length;
+  if (short > 0)
+    throw new ConfigError(
+      `invalid configuration: GATEWAY_API_KEYS: ${short} key(s) shorter than ${MIN_KEY_LENGTH} characters or containing spaces`,
+    );
+  return {
+    amqpUrl: e.AMQP_URL,
+    port: e.PORT,
+    metricsPort: e.METRICS_PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    apiKeys: [...keys],
+    maxBodyBytes: e.GATEWAY_MAX_BODY,
+    rateLimitPerMinute: e.GATEWAY_RATE_LIMIT,
+    trustProxy: parseTrustProxy(e.GATEWAY_TRUST_PROXY),
+    registryGraceMs: e.GATEWAY_REGISTRY_GRACE_MS,
+    confirmTimeoutMs: e.GATEWAY_CONFIRM_TIMEOUT_MS,
+    connectRetries: e.AMQP_CONNECT_RETRIES,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+function parseTrustProxy(v: string | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  return /^\d+$/.test(v) ? Number(v) : v;
+}

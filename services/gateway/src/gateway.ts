@@ -1,0 +1,174 @@
+// Gateway process wiring: broker, one Publisher + one RpcClient, registry, HTTP server, ops server, shutdown.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { DestinationStream } from 'pino';
+import { Broker, Publisher, RpcClient } from '@warren/messaging';
+import {
+  createLogger,
+  createRegistry,
+  gatewayMetrics,
+  messagingMetrics,
+  startOpsServer,
+  type Logger,
+  type Registry,
+} from '@warren/observability';
+import { createApp } from './app';
+import { ApiKeys } from './auth';
+import { parseGatewayConfig, type GatewayConfig } from './config';
+import { GatewayRecorder } from './metrics';
+import { ServiceRegistry } from './registry';
+import { RegistryListener } from './registry-listener';
+
+export interface StartOptions {
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Log destination (tests); stdout by default. */
+  logDestination?: DestinationStream;
+}
+
+export interface RunningGateway {
+  readonly instanceId: string;
+  readonly config: GatewayConfig;
+  /** The bound HTTP port (PORT=0 picks a free one). */
+  readonly port: number;
+  readonly opsPort: number;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly registry: ServiceRegistry;
+  readonly broker: Broker;
+  isReady(): boolean;
+  /** Stops taking requests, lets in-flight ones finish (bounded), closes everything. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
+  const config = parseGatewayConfig(options.env ?? process.env);
+  const instanceId = randomUUID();
+  const logger = createLogger({
+    service: 'gateway',
+    level: config.logLevel,
+    destination: options.logDestination,
+  });
+  const metrics = createRegistry('gateway');
+  const gm = gatewayMetrics(metrics);
+  const mq = messagingMetrics(metrics);
+
+  const broker = await Broker.connect({
+    url: config.amqpUrl,
+    logger,
+    connectionName: `gateway:${instanceId}`,
+    initialRetries: config.connectRetries,
+    onReconnect: () => mq.reconnects.inc(),
+  });
+  const publisher = await Publisher.create(broker, {
+    logger,
+    confirmTimeoutMs: config.confirmTimeoutMs,
+  });
+  const rpc = await RpcClient.create(broker, {
+    logger,
+    confirmTimeoutMs: config.confirmTimeoutMs,
+    onPendingChange: (n) => mq.rpcPending.set(n),
+    onLateReply: () => mq.rpcLateReplies.inc(),
+  });
+  const registry = new ServiceRegistry({
+    onCount: (service, count) => {
+      if (count > 0) gm.registryInstances.labels(service).set(count);
+      else gm.registryInstances.remove(service);
+    },
+  });
+  const listener = await RegistryListener.start({
+    broker,
+    registry,
+    instanceId,
+    logger,
+    graceMs: config.registryGraceMs,
+  });
+
+  let shuttingDown = false;
+  const app = createApp({
+    logger,
+    apiKeys: new ApiKeys(config.apiKeys),
+    maxBodyBytes: config.maxBodyBytes,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    trustProxy: config.trustProxy,
+    publisher,
+    rpc,
+    registry,
+    mayReply: (service) => registry.hasLive(service) || listener.inGrace,
+    recorder: new GatewayRecorder(gm, (service) => registry.hasLive(service)),
+    isShuttingDown: () => shuttingDown,
+  });
+
+  const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
+  let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
+  let server: http.Server | undefined;
+  try {
+    ops = await startOpsServer({ port: config.metricsPort, registry: metrics, isReady, logger });
+    server = http.createServer(app);
+    // Bounded sockets: slow uploads and idle keep-alives cannot pin connections forever.
+    server.requestTimeout = 60_000;
+    server.headersTimeout = 20_000;
+    server.keepAliveTimeout = 65_000;
+    const s = server;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(config.port, config.host, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await listener.close();
+    await broker.close();
+    await ops?.close();
+    throw err;
+  }
+  const httpServer = server;
+  const port = (httpServer.address() as AddressInfo).port;
+  logger.info(
+    {
+      port,
+      opsPort: ops.port,
+      instanceId,
+      auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : 'open',
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      maxBodyBytes: config.maxBodyBytes,
+    },
+    'gateway ready',
+  );
+
+  const opsServer = ops;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info('stopping: no new connections, finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeIdleConnections();
+      const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
+      timer.unref();
+      await closed;
+      clearTimeout(timer);
+      await listener.close();
+      await rpc.close();
+      await publisher.close();
+      await broker.close();
+      await opsServer.close();
+      logger.info('stopped');
+      logger.flush();
+    })());
+
+  return {
+    instanceId,
+    config,
+    port,
+    opsPort: opsServer.port,
+    logger,
+    metrics,
+    registry,
+    broker,
+    isReady,
+    stop,
+  };
+}

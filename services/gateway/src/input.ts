@@ -1,0 +1,140 @@
+// Pure request checks: service names, media types, request ids, W3C traceparent, call options.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { problems } from './problems';
+
+export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * Names that match the pattern but are not services. Everything else Warren reserves contains a
+ * dot and fails the pattern already: `amq.*`, `<queue>.dlq`, `<queue>.retry.<ms>`, `warren.*`
+ * (the heartbeat exchange, the gateways' registry queues).
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'services',
+  'gateway',
+  'warren',
+  'heartbeat',
+  'registry',
+]);
+
+/** Throws a 400 (malformed) or 404 (reserved) problem unless `name` can be a service's queue. */
+export function checkServiceName(name: string): void {
+  if (!SERVICE_NAME.test(name))
+    throw problems.invalidService(
+      `"${name.slice(0, 80)}" is not a service name: lower-case letters, digits and "-", starting with a letter, at most 63 characters`,
+    );
+  if (RESERVED_NAMES.has(name)) throw problems.reservedService(name);
+}
+
+export type BodyKind = 'json' | 'text' | 'binary';
+
+/** AMQP `content-type` is a short string (255 bytes). */
+const MAX_CONTENT_TYPE = 255;
+const PRINTABLE = /^[\x20-\x7e]+$/;
+
+/**
+ * Classifies a Content-Type header: JSON (`application/json`, `application/*+json`) is validated,
+ * `text/*` and `application/octet-stream` pass as they are; anything else is a 415.
+ */
+export function classifyContentType(header: string | undefined): BodyKind {
+  if (!header) throw problems.unsupportedType(undefined);
+  if (header.length > MAX_CONTENT_TYPE || !PRINTABLE.test(header))
+    throw problems.badRequest('the Content-Type header is longer than 255 characters or not ASCII');
+  const semi = header.indexOf(';');
+  const type = (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
+  if (type === 'application/json') return 'json';
+  if (type.startsWith('text/') && type.length > 5) return 'text';
+  if (type === 'application/octet-stream') return 'binary';
+  if (type.startsWith('application/') && type.endsWith('+json')) return 'json';
+  throw problems.unsupportedType(header);
+}
+
+/** A JSON body must be UTF-8 and parse; it is forwarded as the original bytes, never re-serialised. */
+export function checkJson(body: Buffer): void {
+  if (!isUtf8(body)) throw problems.invalidJson('the JSON body is not valid UTF-8');
+  try {
+    JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : 'parse error';
+    throw problems.invalidJson(`the body is not valid JSON: ${reason.slice(0, 200)}`);
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$/;
+
+/** The client's `x-request-id` when well formed (8-128 of `A-Z a-z 0-9 . _ : -`), else a new uuid. */
+export function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** True for a W3C traceparent this gateway can propagate (version 00, or a later one's first 4 fields). */
+export function isValidTraceparent(value: string): boolean {
+  const m = TRACEPARENT.exec(value);
+  if (!m) return false;
+  const [, version, traceId, spanId] = m;
+  if (version === 'ff' || traceId === ZERO_TRACE || spanId === ZERO_SPAN) return false;
+  // Version 00 has exactly four fields; later versions may append more.
+  return version !== '00' || m[5] === undefined;
+}
+
+/** The client's traceparent, propagated unchanged, or a new sampled trace started here. */
+export function traceparentFrom(header: string | string[] | undefined): string {
+  if (typeof header === 'string' && header.length === 55 && isValidTraceparent(header))
+    return header;
+  if (typeof header === 'string' && header.length > 55 && isValidTraceparent(header))
+    return header.slice(0, 55);
+  return newTraceparent();
+}
+
+export function newTraceparent(): string {
+  const ids = randomBytes(24).toString('hex');
+  return `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+export const MAX_TIMEOUT_MS = 30_000;
+
+export interface CallMode {
+  wait: boolean;
+  timeoutMs: number;
+}
+
+type QueryValue = unknown;
+
+/** `wait` = true|1|false|0 (absent = false); `timeoutMs` = integer >= 1, capped at 30000. */
+export function callModeFrom(wait: QueryValue, timeoutMs: QueryValue): CallMode {
+  let w = false;
+  if (wait !== undefined) {
+    if (wait === 'true' || wait === '1' || wait === '') w = true;
+    else if (wait === 'false' || wait === '0') w = false;
+    else throw problems.badRequest('query parameter "wait" must be true or false');
+  }
+  let t = DEFAULT_TIMEOUT_MS;
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== 'string' || !/^\d{1,9}$/.test(timeoutMs) || Number(timeoutMs) < 1)
+      throw problems.badRequest('query parameter "timeoutMs" must be a positive integer (ms)');
+    t = Math.min(Number(timeoutMs), MAX_TIMEOUT_MS);
+  }
+  return { wait: w, timeoutMs: t };
+}
+
+const ACTION = /^[A-Za-z][A-Za-z0-9._:-]{0,127}$/;
+
+/** The optional action (AMQP `type`) from `?type=` or the `x-warren-action` header. */
+export function actionFrom(
+  query: QueryValue,
+  header: string | string[] | undefined,
+): string | undefined {
+  const value = query !== undefined ? query : header;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !ACTION.test(value))
+    throw problems.badRequest(
+      'the action (?type= or x-warren-action) must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter',
+    );
+  return value;
+}

@@ -1,0 +1,99 @@
+// Gateway metric recording with label children resolved once and cached (no per-request label lookups).
+import type { GatewayMetrics, PublishOutcome, RpcOutcome } from '@warren/observability';
+
+interface CounterChild {
+  inc(): void;
+}
+interface HistogramChild {
+  observe(value: number): void;
+}
+
+export type RouteLabel = '/v1/:service' | '/v1/services' | '/sd/prometheus' | 'other';
+
+const METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'POST',
+  'HEAD',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+]);
+
+/** The route label of a request: templates only, so client-chosen paths never become label values. */
+export function routeLabel(path: string): RouteLabel {
+  if (path.startsWith('/v1/')) return path === '/v1/services' ? '/v1/services' : '/v1/:service';
+  if (path === '/sd/prometheus') return '/sd/prometheus';
+  return 'other';
+}
+
+export const methodLabel = (method: string): string => (METHODS.has(method) ? method : 'other');
+
+/** Most distinct service label values kept; past it new names are counted under "other". */
+const MAX_SERVICE_LABELS = 2000;
+
+export class GatewayRecorder {
+  private readonly requests = new Map<string, CounterChild>();
+  private readonly durations = new Map<string, HistogramChild>();
+  private readonly published = new Map<string, CounterChild>();
+  private readonly rpc = new Map<string, HistogramChild>();
+  private readonly services = new Set<string>();
+
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    /** Whether a name may become a label value (known to exist); others count as "unknown". */
+    private readonly isKnown: (service: string) => boolean,
+  ) {}
+
+  http(method: string, route: RouteLabel, status: number, seconds: number): void {
+    const m = methodLabel(method);
+    const rk = `${m} ${route} ${status}`;
+    let c = this.requests.get(rk);
+    if (!c) {
+      c = this.metrics.httpRequests.labels(m, route, String(status));
+      this.requests.set(rk, c);
+    }
+    c.inc();
+    const dk = `${m} ${route}`;
+    let h = this.durations.get(dk);
+    if (!h) {
+      h = this.metrics.httpDuration.labels(m, route);
+      this.durations.set(dk, h);
+    }
+    h.observe(seconds);
+  }
+
+  publish(service: string, outcome: PublishOutcome): void {
+    const s = this.serviceLabel(service, outcome === 'confirmed' || outcome === 'nacked');
+    const k = `${s} ${outcome}`;
+    let c = this.published.get(k);
+    if (!c) {
+      c = this.metrics.published.labels(s, outcome);
+      this.published.set(k, c);
+    }
+    c.inc();
+  }
+
+  rpcDone(service: string, outcome: RpcOutcome, seconds: number, exists: boolean): void {
+    const s = this.serviceLabel(service, exists);
+    const k = `${s} ${outcome}`;
+    let h = this.rpc.get(k);
+    if (!h) {
+      h = this.metrics.rpcDuration.labels(s, outcome);
+      this.rpc.set(k, h);
+    }
+    h.observe(seconds);
+  }
+
+  /**
+   * Service names come from clients: a name becomes a label value only once the broker took a
+   * message for it or the registry knows it, so probing random names cannot blow up the series.
+   */
+  private serviceLabel(service: string, exists: boolean): string {
+    if (this.services.has(service)) return service;
+    if (!exists && !this.isKnown(service)) return 'unknown';
+    if (this.services.size >= MAX_SERVICE_LABELS) return 'other';
+    this.services.add(service);
+    return service;
+  }
+}

@@ -1,0 +1,227 @@
+// The one place that maps errors to HTTP statuses: RFC 9457 problem details with requestId, type URNs, Retry-After.
+import type { ServerResponse } from 'node:http';
+import { WarrenError } from '@warren/messaging';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Seconds a client should wait before retrying after a broker-side 503. */
+export const RETRY_AFTER_UNAVAILABLE_S = 5;
+/** Seconds before retrying a message the broker refused (queue full). */
+export const RETRY_AFTER_QUEUE_FULL_S = 1;
+
+export interface ProblemInit {
+  status: number;
+  /** Stable slug; the type URI is `urn:warren:error:<slug>`. */
+  slug: string;
+  title: string;
+  detail: string;
+  retryAfterS?: number;
+  headers?: Record<string, string>;
+}
+
+/** An error that already knows its HTTP answer. */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly slug: string;
+  readonly title: string;
+  readonly retryAfterS: number | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(init: ProblemInit, options?: { cause?: unknown }) {
+    super(init.detail, options);
+    this.name = 'HttpProblem';
+    this.status = init.status;
+    this.slug = init.slug;
+    this.title = init.title;
+    this.retryAfterS = init.retryAfterS;
+    this.headers = init.headers;
+  }
+
+  get type(): string {
+    return `urn:warren:error:${this.slug}`;
+  }
+}
+
+export const problems = {
+  badRequest: (detail: string) =>
+    new HttpProblem({ status: 400, slug: 'bad-request', title: 'Bad request', detail }),
+  invalidJson: (detail: string) =>
+    new HttpProblem({ status: 400, slug: 'invalid-json', title: 'Invalid JSON body', detail }),
+  invalidService: (detail: string) =>
+    new HttpProblem({
+      status: 400,
+      slug: 'invalid-service-name',
+      title: 'Invalid service name',
+      detail,
+    }),
+  unauthorized: () =>
+    new HttpProblem({
+      status: 401,
+      slug: 'unauthorized',
+      title: 'Unauthorized',
+      detail:
+        'a valid API key is required: send "Authorization: Bearer <key>" or "x-api-key: <key>"',
+      headers: { 'www-authenticate': 'Bearer realm="warren"' },
+    }),
+  unknownService: (service: string) =>
+    new HttpProblem({
+      status: 404,
+      slug: 'unknown-service',
+      title: 'Unknown service',
+      detail: `no queue named "${service}": the service is not deployed or has never started`,
+    }),
+  reservedService: (service: string) =>
+    new HttpProblem({
+      status: 404,
+      slug: 'unknown-service',
+      title: 'Unknown service',
+      detail: `"${service}" is a reserved name, not a service`,
+    }),
+  notFound: (path: string) =>
+    new HttpProblem({
+      status: 404,
+      slug: 'not-found',
+      title: 'Not found',
+      detail: `no route ${path}`,
+    }),
+  methodNotAllowed: (allow: string) =>
+    new HttpProblem({
+      status: 405,
+      slug: 'method-not-allowed',
+      title: 'Method not allowed',
+      detail: `allowed: ${allow}`,
+      headers: { allow },
+    }),
+  tooLarge: (limit: number) =>
+    new HttpProblem({
+      status: 413,
+      slug: 'body-too-large',
+      title: 'Body too large',
+      detail: `the body exceeds the limit of ${limit} bytes`,
+    }),
+  unsupportedType: (got: string | undefined) =>
+    new HttpProblem({
+      status: 415,
+      slug: 'unsupported-media-type',
+      title: 'Unsupported media type',
+      detail: `${got ? `content type "${got.slice(0, 100)}" is not accepted` : 'a Content-Type header is required'}; send application/json (or application/*+json), text/*, or application/octet-stream`,
+    }),
+  rateLimited: (retryAfterS: number) =>
+    new HttpProblem({
+      status: 429,
+      slug: 'rate-limited',
+      title: 'Too many requests',
+      detail: `rate limit exceeded; retry in ${retryAfterS} s`,
+      retryAfterS,
+    }),
+  queueFull: (service: string) =>
+    new HttpProblem({
+      status: 429,
+      slug: 'queue-full',
+      title: 'Queue full',
+      detail: `the broker refused the message for "${service}" (queue full); retry later`,
+      retryAfterS: RETRY_AFTER_QUEUE_FULL_S,
+    }),
+  brokerUnavailable: (detail = 'the message broker is unavailable; retry later') =>
+    new HttpProblem({
+      status: 503,
+      slug: 'broker-unavailable',
+      title: 'Broker unavailable',
+      detail,
+      retryAfterS: RETRY_AFTER_UNAVAILABLE_S,
+    }),
+  noLiveInstance: (service: string) =>
+    new HttpProblem({
+      status: 503,
+      slug: 'no-live-instance',
+      title: 'No live instance',
+      detail: `no live instance of "${service}" is known to the registry, so nobody would reply`,
+      retryAfterS: RETRY_AFTER_UNAVAILABLE_S,
+    }),
+  shuttingDown: () =>
+    new HttpProblem({
+      status: 503,
+      slug: 'shutting-down',
+      title: 'Shutting down',
+      detail: 'this gateway instance is shutting down; retry',
+      retryAfterS: 1,
+    }),
+  replyTimeout: (service: string, timeoutMs: number) =>
+    new HttpProblem({
+      status: 504,
+      slug: 'reply-timeout',
+      title: 'Reply timeout',
+      detail: `"${service}" did not reply within ${timeoutMs} ms`,
+    }),
+  badReply: (detail: string) =>
+    new HttpProblem({ status: 502, slug: 'bad-reply', title: 'Bad reply', detail }),
+  internal: () =>
+    new HttpProblem({
+      status: 500,
+      slug: 'internal',
+      title: 'Internal error',
+      detail: 'the gateway failed to handle the request',
+    }),
+};
+
+/**
+ * Every error the gateway can meet -> its HTTP problem. `service` and `timeoutMs` give context
+ * for messaging errors. Broker nacks are all answered as 429 "queue full": with Warren's
+ * topology a nack means a bounded queue with `x-overflow: reject-publish` refused the message
+ * (the other nack causes, internal broker errors, are rare and equally worth a retry).
+ */
+export function toProblem(
+  err: unknown,
+  ctx: { service?: string; timeoutMs?: number } = {},
+): HttpProblem {
+  if (err instanceof HttpProblem) return err;
+  const service = ctx.service ?? '?';
+  if (err instanceof WarrenError) {
+    switch (err.code) {
+      case 'UNROUTABLE':
+        return problems.unknownService(service);
+      case 'PUBLISH_NACKED':
+        return problems.queueFull(service);
+      case 'RPC_TIMEOUT':
+        return problems.replyTimeout(service, ctx.timeoutMs ?? 0);
+      case 'PUBLISH_TIMEOUT':
+        return problems.brokerUnavailable(
+          'the broker did not confirm the message in time; retry later',
+        );
+      case 'BROKER_UNAVAILABLE':
+      case 'CLOSED':
+        return problems.brokerUnavailable();
+    }
+  }
+  // Errors from express/body handling carry a 4xx `status` (e.g. a malformed URL escape).
+  if (err && typeof err === 'object') {
+    const status = 'status' in err ? err.status : 'statusCode' in err ? err.statusCode : undefined;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const detail = err instanceof Error ? err.message : 'bad request';
+      if (status === 413) return problems.tooLarge(0);
+      return new HttpProblem({ status, slug: 'bad-request', title: 'Bad request', detail });
+    }
+  }
+  return problems.internal();
+}
+
+/** Writes a problem response (application/problem+json) with requestId; never throws. */
+export function sendProblem(res: ServerResponse, problem: HttpProblem, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    requestId,
+  });
+  res.statusCode = problem.status;
+  res.setHeader('content-type', PROBLEM_CONTENT_TYPE);
+  res.setHeader('content-length', Buffer.byteLength(body));
+  if (problem.retryAfterS !== undefined) res.setHeader('retry-after', String(problem.retryAfterS));
+  if (problem.headers) for (const [k, v] of Object.entries(problem.headers)) res.setHeader(k, v);
+  res.end(body);
+}

@@ -1,0 +1,199 @@
+// Live service registry built from heartbeats: instances expire after missed beats, leave at once on 'stopping'.
+import { z } from 'zod';
+import { SERVICE_NAME } from './input';
+
+/** What the registry accepts from the wire (service-kit's Heartbeat; unknown fields ignored). */
+export const heartbeatSchema = z.object({
+  service: z.string().regex(SERVICE_NAME),
+  instanceId: z.string().min(1).max(128),
+  host: z.string().max(255).default(''),
+  metricsUrl: z.string().max(2048),
+  version: z.string().max(64).default('0.0.0'),
+  queue: z.string().max(255).optional(),
+  pid: z.number().int().optional(),
+  startedAt: z.string().max(64).optional(),
+  intervalMs: z.number().int().min(100).max(600_000),
+  state: z.enum(['up', 'stopping']),
+});
+
+export type HeartbeatMessage = z.output<typeof heartbeatSchema>;
+
+export interface InstanceView {
+  instanceId: string;
+  host: string;
+  metricsUrl: string;
+  version: string;
+  queue: string;
+  pid: number | undefined;
+  startedAt: string | undefined;
+  intervalMs: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface ServiceView {
+  name: string;
+  instances: InstanceView[];
+}
+
+/** One Prometheus HTTP SD target group. */
+export interface SdTargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+interface Entry {
+  beat: HeartbeatMessage;
+  firstSeen: number;
+  lastSeen: number;
+  expiresAt: number;
+}
+
+export interface RegistryOptions {
+  /** Beats an instance may miss before it counts as gone. Default 3. */
+  missedBeats?: number;
+  now?: () => number;
+  /** Told the live instance count of a service whenever it changes (0 = gone). */
+  onCount?: (service: string, count: number) => void;
+}
+
+export class ServiceRegistry {
+  private readonly byService = new Map<string, Map<string, Entry>>();
+  private readonly missedBeats: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RegistryOptions = {}) {
+    this.missedBeats = options.missedBeats ?? 3;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Applies one heartbeat body; false (and no change) when it is not a valid heartbeat. */
+  apply(body: Buffer): boolean {
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      return false;
+    }
+    const parsed = heartbeatSchema.safeParse(json);
+    if (!parsed.success) return false;
+    this.applyBeat(parsed.data);
+    return true;
+  }
+
+  applyBeat(beat: HeartbeatMessage): void {
+    const now = this.now();
+    let instances = this.byService.get(beat.service);
+    if (beat.state === 'stopping') {
+      if (instances?.delete(beat.instanceId)) this.changed(beat.service, instances);
+      return;
+    }
+    if (!instances) {
+      instances = new Map();
+      this.byService.set(beat.service, instances);
+    }
+    const prev = instances.get(beat.instanceId);
+    instances.set(beat.instanceId, {
+      beat,
+      firstSeen: prev?.firstSeen ?? now,
+      lastSeen: now,
+      expiresAt: now + this.missedBeats * beat.intervalMs,
+    });
+    if (!prev) this.changed(beat.service, instances);
+  }
+
+  /** True when at least one instance of `service` beat recently enough. */
+  hasLive(service: string): boolean {
+    const instances = this.byService.get(service);
+    if (!instances) return false;
+    const now = this.now();
+    for (const e of instances.values()) if (e.expiresAt >= now) return true;
+    return false;
+  }
+
+  /** Drops expired instances (run periodically; reads skip expired ones anyway). */
+  sweep(): void {
+    const now = this.now();
+    for (const [service, instances] of this.byService) {
+      let removed = false;
+      for (const [id, e] of instances) {
+        if (e.expiresAt < now) {
+          instances.delete(id);
+          removed = true;
+        }
+      }
+      if (removed) this.changed(service, instances);
+    }
+  }
+
+  /** Live services and their instances, sorted by name, then instance id. */
+  list(): ServiceView[] {
+    const now = this.now();
+    const out: ServiceView[] = [];
+    for (const [name, instances] of this.byService) {
+      const live = [...instances.values()].filter((e) => e.expiresAt >= now);
+      if (live.length === 0) continue;
+      out.push({
+        name,
+        instances: live
+          .map((e) => ({
+            instanceId: e.beat.instanceId,
+            host: e.beat.host,
+            metricsUrl: e.beat.metricsUrl,
+            version: e.beat.version,
+            queue: e.beat.queue ?? name,
+            pid: e.beat.pid,
+            startedAt: e.beat.startedAt,
+            intervalMs: e.beat.intervalMs,
+            firstSeen: new Date(e.firstSeen).toISOString(),
+            lastSeen: new Date(e.lastSeen).toISOString(),
+          }))
+          .sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+      });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Prometheus HTTP SD: one target group per live instance with a usable http(s) metrics URL. */
+  sdGroups(): SdTargetGroup[] {
+    const groups: SdTargetGroup[] = [];
+    for (const service of this.list()) {
+      for (const i of service.instances) {
+        const target = scrapeTarget(i.metricsUrl);
+        if (!target) continue;
+        groups.push({
+          targets: [target.hostPort],
+          labels: {
+            service: service.name,
+            instance_id: i.instanceId,
+            __metrics_path__: target.path,
+            ...(target.scheme === 'https' ? { __scheme__: 'https' } : {}),
+          },
+        });
+      }
+    }
+    return groups;
+  }
+
+  private changed(service: string, instances: Map<string, Entry>): void {
+    if (instances.size === 0) this.byService.delete(service);
+    this.options.onCount?.(service, instances.size);
+  }
+}
+
+/** `http://10.0.0.5:9464/metrics` -> host:port and path; undefined for anything else. */
+export function scrapeTarget(
+  metricsUrl: string,
+): { hostPort: string; path: string; scheme: 'http' | 'https' } | undefined {
+  let u: URL;
+  try {
+    u = new URL(metricsUrl);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  if (!u.hostname) return undefined;
+  const scheme = u.protocol === 'https:' ? 'https' : 'http';
+  const port = u.port || (scheme === 'https' ? '443' : '80');
+  return { hostPort: `${u.hostname}:${port}`, path: u.pathname || '/metrics', scheme };
+}

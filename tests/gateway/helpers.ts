@@ -1,0 +1,197 @@
+// Shared helpers for the gateway integration tests: in-process gateway, raw AMQP access, metric reads.
+import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import { Writable } from 'node:stream';
+import { DEFAULTS } from '@warren/service-kit';
+import { startGateway, type RunningGateway } from '../../services/gateway/src/gateway';
+
+export interface TestGateway extends RunningGateway {
+  url: (path: string) => string;
+  logs: () => string;
+}
+
+/** A gateway in this process on free ports; logs are kept in memory (read them with logs()). */
+export async function startTestGateway(
+  amqpUrl: string,
+  env: Record<string, string> = {},
+): Promise<TestGateway> {
+  let out = '';
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const gw = await startGateway({
+    env: {
+      AMQP_URL: amqpUrl,
+      PORT: '0',
+      METRICS_PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      GATEWAY_REGISTRY_GRACE_MS: '0',
+      AMQP_CONNECT_RETRIES: '0',
+      ...env,
+    },
+    logDestination: destination,
+  });
+  return Object.assign(gw, {
+    url: (path: string) => `http://127.0.0.1:${gw.port}${path}`,
+    logs: () => out,
+  });
+}
+
+export interface PostOptions {
+  contentType?: string | null;
+  headers?: Record<string, string>;
+}
+
+export function post(
+  gw: TestGateway,
+  path: string,
+  body: string | Buffer,
+  options: PostOptions = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.contentType !== null)
+    headers['content-type'] = options.contentType ?? 'application/json';
+  return fetch(gw.url(path), { method: 'POST', body, headers });
+}
+
+/** Reads one sample of a metric from the gateway's registry (0 when the series does not exist). */
+export async function metricValue(
+  gw: RunningGateway,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = gw.metrics.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const hit = values.find(
+    (v) =>
+      (v as { metricName?: string }).metricName === undefined &&
+      Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val),
+  );
+  return hit?.value ?? 0;
+}
+
+/** Sum of a histogram's _count samples matching the labels. */
+export async function histogramCount(
+  gw: RunningGateway,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const metric = gw.metrics.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  return values
+    .filter(
+      (v) =>
+        (v as { metricName?: string }).metricName === `${name}_count` &&
+        Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val),
+    )
+    .reduce((a, v) => a + v.value, 0);
+}
+
+/** A plain amqplib connection for declaring queues and reading raw messages. */
+export class RawAmqp {
+  private constructor(
+    readonly conn: ChannelModel,
+    readonly ch: Channel,
+  ) {}
+
+  static async open(url: string): Promise<RawAmqp> {
+    const conn = await connect(url);
+    const ch = await conn.createChannel();
+    return new RawAmqp(conn, ch);
+  }
+
+  /** Waits for the next message on `queue` (acked), or fails after `timeoutMs`. */
+  async take(queue: string, timeoutMs = 5000): Promise<ConsumeMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const msg = await this.ch.get(queue, { noAck: true });
+      if (msg) return msg;
+      if (Date.now() > deadline) throw new Error(`no message on ${queue} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Whether a queue exists (a passive declare on a throwaway channel). */
+  async queueExists(name: string): Promise<boolean> {
+    const ch = await this.conn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.checkQueue(name);
+      await ch.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async deleteQueues(...names: string[]): Promise<void> {
+    for (const n of names) await this.ch.deleteQueue(n).catch(() => undefined);
+  }
+
+  /** Deletes what runService declares for a service: its queue, retry queues and DLQ. */
+  async deleteServiceQueues(name: string): Promise<void> {
+    await this.deleteQueues(
+      name,
+      `${name}.dlq`,
+      ...DEFAULTS.retryDelaysMs.map((d) => `${name}.retry.${d}`),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close().catch(() => undefined);
+  }
+}
+
+/** Env for an in-process consumer service started with runService. */
+export function serviceEnv(amqpUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    AMQP_URL: amqpUrl,
+    METRICS_PORT: '0',
+    HEARTBEAT_INTERVAL_MS: '200',
+    LOG_LEVEL: 'silent',
+    AMQP_CONNECT_RETRIES: '0',
+    ...extra,
+  };
+}
+
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  requestId: string;
+}
+
+/** Asserts a problem+json answer and returns its body. */
+export async function expectProblem(res: Response, status: number): Promise<Problem> {
+  const text = await res.text();
+  if (res.status !== status)
+    throw new Error(`expected status ${status}, got ${res.status}: ${text.slice(0, 500)}`);
+  const ct = res.headers.get('content-type');
+  if (ct !== 'application/problem+json') throw new Error(`expected problem+json, got ${ct}`);
+  const body = JSON.parse(text) as Problem;
+  for (const k of ['type', 'title', 'status', 'detail', 'requestId'] as const)
+    if (body[k] === undefined) throw new Error(`problem lacks ${k}: ${text}`);
+  if (body.status !== status) throw new Error(`problem.status ${body.status} != ${status}`);
+  if (body.requestId !== res.headers.get('x-request-id'))
+    throw new Error('problem requestId differs from the x-request-id header');
+  return body;
+}
