@@ -491,7 +491,7 @@ async function generate(name, options = {}) {
   return { dir, files: created, warnings };
 }
 
-function main() {
+async function main() {
   let values;
   let positionals;
   try {
@@ -518,7 +518,7 @@ function main() {
   }
   const [name] = positionals;
   try {
-    const result = generate(name, {
+    const result = await generate(name, {
       description: values.description,
       install: !values['no-install'],
     });
@@ -544,4 +544,4 @@ module.exports = {
   UsageError,
 };
 
-if (require.main === module) main();
+if (require.main === module) void main();
