@@ -29,8 +29,9 @@ export interface DeadLetter {
   body: Buffer;
 }
 
-/** Headers describing the last failure or earlier dead-lettering; not carried into a replayed copy. */
+/** Headers describing the last failure, earlier dead-lettering or broker redeliveries; not carried into a replayed copy. */
 const FAILURE_HEADERS = [
+  'x-delivery-count',
   'x-error-message',
   'x-error-code',
   'x-failed-at',
