@@ -116,17 +116,21 @@ export class RawAmqp {
     }
   }
 
-  /** Whether a queue exists (a passive declare on a throwaway channel). */
-  async queueExists(name: string): Promise<boolean> {
+  /** Whether a queue exists: 'exclusive' when another connection owns it (RESOURCE_LOCKED). */
+  async queueState(name: string): Promise<'missing' | 'exists' | 'exclusive'> {
     const ch = await this.conn.createChannel();
     ch.on('error', () => undefined);
     try {
       await ch.checkQueue(name);
       await ch.close();
-      return true;
-    } catch {
-      return false;
+      return 'exists';
+    } catch (err) {
+      return (err as { code?: number }).code === 405 ? 'exclusive' : 'missing';
     }
+  }
+
+  async queueExists(name: string): Promise<boolean> {
+    return (await this.queueState(name)) !== 'missing';
   }
 
   async deleteQueues(...names: string[]): Promise<void> {
@@ -194,4 +198,33 @@ export async function expectProblem(res: Response, status: number): Promise<Prob
   if (body.requestId !== res.headers.get('x-request-id'))
     throw new Error('problem requestId differs from the x-request-id header');
   return body;
+}
+
+export interface FakeBeat {
+  service: string;
+  instanceId: string;
+  intervalMs?: number;
+  state?: 'up' | 'stopping';
+  metricsUrl?: string;
+}
+
+/** Publishes one heartbeat as a service instance would (service-kit's Heartbeat JSON). */
+export async function sendHeartbeat(amqp: RawAmqp, beat: FakeBeat): Promise<void> {
+  await amqp.ch.assertExchange('warren.heartbeat', 'fanout', { durable: true });
+  const body = {
+    service: beat.service,
+    instanceId: beat.instanceId,
+    host: 'test-host',
+    metricsUrl: beat.metricsUrl ?? 'http://10.1.2.3:9464/metrics',
+    version: '1.2.3',
+    queue: beat.service,
+    pid: 1,
+    startedAt: new Date().toISOString(),
+    intervalMs: beat.intervalMs ?? 200,
+    state: beat.state ?? 'up',
+  };
+  amqp.ch.publish('warren.heartbeat', '', Buffer.from(JSON.stringify(body)), {
+    contentType: 'application/json',
+    type: 'warren.heartbeat',
+  });
 }
