@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseGatewayConfig, parseKeys, parseSize } from './config';
+
+describe('parseGatewayConfig', () => {
+  it('has the documented defaults', () => {
+    const c = parseGatewayConfig({});
+    expect(c).toMatchObject({
+      amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      port: 3000,
+      metricsPort: 9400,
+      logLevel: 'info',
+      apiKeys: [],
+      maxBodyBytes: 1024 * 1024,
+      rateLimitPerMinute: 6000,
+      registryGraceMs: 6000,
+    });
+  });
+
+  it('reads keys from GATEWAY_API_KEYS and GATEWAY_API_KEYS_FILE', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwcfg-'));
+    const file = path.join(dir, 'keys');
+    fs.writeFileSync(file, '# comment\nfile-key-0123456789abc\n\n');
+    try {
+      const c = parseGatewayConfig({
+        GATEWAY_API_KEYS: 'env-key-0123456789abc, env-key-0123456789abd',
+        GATEWAY_API_KEYS_FILE: file,
+      });
+      expect(c.apiKeys).toEqual([
+        'env-key-0123456789abc',
+        'env-key-0123456789abd',
+        'file-key-0123456789abc',
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails with one line naming the variable, never echoing a key', () => {
+    const fail = (env: NodeJS.ProcessEnv) => {
+      try {
+        parseGatewayConfig(env);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    expect(fail({ PORT: 'abc' })).toMatch(/^invalid configuration: PORT: .*\(got "abc"\)$/);
+    expect(fail({ GATEWAY_MAX_BODY: '10gb' })).toMatch(/GATEWAY_MAX_BODY/);
+    expect(fail({ AMQP_URL: 'http://x' })).toMatch(/AMQP_URL/);
+    const short = fail({ GATEWAY_API_KEYS: 'tiny-secret' });
+    expect(short).toMatch(/GATEWAY_API_KEYS/);
+    expect(short).not.toContain('tiny-secret');
+    expect(fail({ GATEWAY_API_KEYS_FILE: '/nonexistent/keys' })).toMatch(
+      /GATEWAY_API_KEYS_FILE: cannot read/,
+    );
+    for (const m of [short, fail({ PORT: 'abc' })]) expect(m).not.toContain('\n');
+  });
+});
+
+describe('parseSize', () => {
+  it('reads bytes and binary units', () => {
+    expect(parseSize('1048576')).toBe(1048576);
+    expect(parseSize('512kb')).toBe(524288);
+    expect(parseSize('1MB')).toBe(1048576);
+    expect(parseSize('2 mib')).toBe(2097152);
+    expect(parseSize('1.5mb')).toBeUndefined();
+    expect(parseSize('lots')).toBeUndefined();
+  });
+});
+
+describe('parseKeys', () => {
+  it('splits on commas and newlines, skips blanks and comments', () => {
+    expect(parseKeys(' a ,b\n# c\r\n\nd')).toEqual(['a', 'b', 'd']);
+  });
+});

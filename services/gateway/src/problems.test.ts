@@ -1,0 +1,69 @@
+import {
+  BrokerUnavailableError,
+  ClosedError,
+  PublishNackedError,
+  PublishTimeoutError,
+  RpcTimeoutError,
+  UnroutableError,
+} from '@warren/messaging';
+import { HttpProblem, problems, sendProblem, toProblem } from './problems';
+import type { ServerResponse } from 'node:http';
+
+describe('toProblem', () => {
+  it.each([
+    [new UnroutableError('svc'), 404, 'unknown-service', undefined],
+    [new PublishNackedError('nack'), 429, 'queue-full', 1],
+    [new RpcTimeoutError(100), 504, 'reply-timeout', undefined],
+    [new PublishTimeoutError('slow'), 503, 'broker-unavailable', 5],
+    [new BrokerUnavailableError('down'), 503, 'broker-unavailable', 5],
+    [new ClosedError('closed'), 503, 'broker-unavailable', 5],
+    [new Error('boom'), 500, 'internal', undefined],
+    ['a string', 500, 'internal', undefined],
+    [
+      Object.assign(new Error('Failed to decode param'), { status: 400 }),
+      400,
+      'bad-request',
+      undefined,
+    ],
+  ])('%p -> %i %s', (err, status, slug, retryAfter) => {
+    const p = toProblem(err, { service: 'svc', timeoutMs: 100 });
+    expect(p.status).toBe(status);
+    expect(p.slug).toBe(slug);
+    expect(p.type).toBe(`urn:warren:error:${slug}`);
+    expect(p.retryAfterS).toBe(retryAfter);
+  });
+
+  it('keeps an HttpProblem as it is', () => {
+    const p = problems.tooLarge(10);
+    expect(toProblem(p)).toBe(p);
+  });
+
+  it('never leaks an internal error message', () => {
+    expect(toProblem(new Error('secret detail')).message).not.toContain('secret');
+  });
+});
+
+describe('sendProblem', () => {
+  it('writes RFC 9457 JSON with requestId and Retry-After', () => {
+    const headers: Record<string, unknown> = {};
+    let body = '';
+    const res = {
+      headersSent: false,
+      statusCode: 0,
+      setHeader: (k: string, v: unknown) => (headers[k] = v),
+      end: (b: string) => (body = b),
+    } as unknown as ServerResponse;
+    sendProblem(res, problems.brokerUnavailable(), 'req-12345678');
+    expect(res.statusCode).toBe(503);
+    expect(headers['content-type']).toBe('application/problem+json');
+    expect(headers['retry-after']).toBe('5');
+    expect(JSON.parse(body)).toEqual({
+      type: 'urn:warren:error:broker-unavailable',
+      title: 'Broker unavailable',
+      status: 503,
+      detail: 'the message broker is unavailable; retry later',
+      requestId: 'req-12345678',
+    });
+    expect(problems.unauthorized()).toBeInstanceOf(HttpProblem);
+  });
+});
