@@ -136,6 +136,8 @@ import { startServiceForTest, type ServiceHarness } from '../../../tests/support
 import { eventually } from '../../../tests/support/processes';
 import service from './service';
 
+jest.setTimeout(20_000); // broker round trips
+
 describe('${name} service', () => {
   let h: ServiceHarness;
   beforeAll(async () => {

@@ -8,6 +8,9 @@ import { startServiceForTest } from '../support/service-harness';
 import { ROOT, eventually } from '../support/processes';
 import { replay } from '../../tools/dlq/src/dlq';
 
+// Broker round trips, a tsc build and child processes on a loaded 2-core machine.
+jest.setTimeout(30_000);
+
 describe('dlq replay', () => {
   let f: Fixture;
   beforeEach(async () => {

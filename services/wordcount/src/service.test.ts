@@ -10,6 +10,8 @@ interface Problem {
   detail: string;
 }
 
+jest.setTimeout(20_000);
+
 describe('wordcount service', () => {
   let h: ServiceHarness;
   beforeAll(async () => {
@@ -53,6 +55,10 @@ describe('wordcount service', () => {
       expect(reply.contentType).toBe('application/problem+json');
       expect(reply.json<Problem>()).toMatchObject({ status: 400, title: 'VALIDATION_FAILED' });
     }
+    // Counted once acked, just after the reply went out.
+    await eventually(
+      async () => ((await h.outcomes()).rejected ?? 0) - (before.rejected ?? 0) >= 4,
+    );
     const after = await h.outcomes();
     expect((after.rejected ?? 0) - (before.rejected ?? 0)).toBe(4);
     expect(after.retry ?? 0).toBe(0);
@@ -62,6 +68,7 @@ describe('wordcount service', () => {
   });
 
   it('answers a text without words with 422 EMPTY_TEXT', async () => {
+    const before = (await h.outcomes()).rejected ?? 0;
     const reply = await h.call({ text: ' \n ... !!! ' });
     expect(reply.status).toBe(422);
     expect(reply.json<Problem>()).toMatchObject({
@@ -69,6 +76,7 @@ describe('wordcount service', () => {
       title: 'EMPTY_TEXT',
       detail: 'text contains no words',
     });
+    await eventually(async () => ((await h.outcomes()).rejected ?? 0) === before + 1);
   });
 
   it('dead-letters an invalid plain message at once, outcome rejected', async () => {
