@@ -23,7 +23,12 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/**/*.test.ts'],
-      testPathIgnorePatterns: ['/tests/reliability/', '/tests/cluster/', '/tests/bench/'],
+      // tests/bench: only the smoke test of the report functions runs under jest (npm run bench measures).
+      testPathIgnorePatterns: [
+        '/tests/reliability/',
+        '/tests/cluster/',
+        '/tests/bench/(?!report\\.test\\.ts$)',
+      ],
       testTimeout: 120000,
     },
   ],

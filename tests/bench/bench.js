@@ -1,0 +1,872 @@
+'use strict';
+// Warren's benchmark: the gateway (async and RPC), the service-kit consumer draining a pre-filled
+// queue, and in the same run the baselines (raw amqplib RPC and publisher, plain express, the naive
+// gateway) and, with --peers, the peers (Moleculer tuned, NestJS). Interleaved rounds, autocannon.
+//
+//   npm run bench                   # Warren + baselines, ROUNDS x interleaved, then the sweep and charts
+//   npm run bench:peers             # the same plus ../shared/peers' moleculer-tuned and nest rows
+//   ONLY=warren-rpc,raw-rpc ROUNDS=1 node tests/bench/bench.js     # a subset (docs/performance.md untouched)
+//   node tests/bench/bench.js --report docs/performance/results-<stamp>.json   # re-render reports
+//
+// Knobs (env): ROUNDS 3, WARMUP 2, DURATION 8, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
+// SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 4, PROFILE 0, ONLY, AMQP_URL,
+// QUIET_BUSY 60 and QUIET_MAX 3 (wait up to 3 s before a run while the shared machine is busier),
+// BENCH_VHOST warren-bench, PEERS_DIR ../shared/peers, COMPARE_WITH <another built checkout>,
+// COMPARE_LABEL before. Every child is started here and stopped by its PID.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const autocannon = require('autocannon');
+const procs = require('./lib/procs');
+const mq = require('./lib/amqp');
+const report = require('./lib/report');
+const { summarize } = require('./lib/profile');
+const { writeReports } = require('./lib/docs');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def);
+const CFG = {
+  rounds: num('ROUNDS', 3),
+  warmup: num('WARMUP', 2),
+  duration: num('DURATION', 8),
+  connections: num('CONNECTIONS', 64),
+  drainN: num('DRAIN_N', 50000),
+  sweep: process.env.SWEEP !== '0',
+  sweepConnections: (process.env.SWEEP_CONNECTIONS || '1,4,16,64,256').split(',').map(Number),
+  sweepWarmup: num('SWEEP_WARMUP', 1),
+  sweepDuration: num('SWEEP_DURATION', 4),
+  profile: process.env.PROFILE === '1',
+  only: process.env.ONLY ? process.env.ONLY.split(',').map((s) => s.trim()) : null,
+  peers: process.argv.includes('--peers'),
+  amqpBase: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+  vhost: process.env.BENCH_VHOST || 'warren-bench',
+  peersDir: path.resolve(REPO, process.env.PEERS_DIR || '../shared/peers'),
+  compareWith: process.env.COMPARE_WITH ? path.resolve(process.env.COMPARE_WITH) : null,
+  compareLabel: process.env.COMPARE_LABEL || 'before',
+  outDir: path.resolve(REPO, process.env.BENCH_OUT || 'docs/performance'),
+  quietBusy: num('QUIET_BUSY', 60),
+  quietMax: num('QUIET_MAX', 3),
+};
+const SMALL_BODY = JSON.stringify({ msg: 'hello', n: 42 });
+const PORTS = { gateway: 3210, gatewayOps: 9470, echoOps: 9471 };
+
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+let URL_AMQP;
+let LOG_DIR;
+
+// ---- process specs ------------------------------------------------------------------------------
+function warrenEcho(root, extra = {}) {
+  return {
+    name: 'echo',
+    file: path.join(root, 'services/echo/dist/main.js'),
+    cwd: root,
+    env: { AMQP_URL: URL_AMQP, METRICS_PORT: String(PORTS.echoOps), ...extra },
+    readyUrl: `http://127.0.0.1:${PORTS.echoOps}/readyz`,
+  };
+}
+function warrenGateway(root) {
+  return {
+    name: 'gateway',
+    file: path.join(root, 'services/gateway/dist/main.js'),
+    cwd: root,
+    // Production defaults except: loopback bind, and the per-client rate limit (6000/min by default,
+    // which one load generator on one IP would hit in a second) raised so the limiter still runs.
+    env: {
+      AMQP_URL: URL_AMQP,
+      PORT: String(PORTS.gateway),
+      METRICS_PORT: String(PORTS.gatewayOps),
+      HOST: '127.0.0.1',
+      GATEWAY_RATE_LIMIT: '100000000',
+    },
+    readyUrl: `http://127.0.0.1:${PORTS.gatewayOps}/readyz`,
+  };
+}
+const peer = (file, env = {}, args = []) => ({
+  name: path.basename(file).replace(/\.m?js$/, ''),
+  file: path.join(CFG.peersDir, file),
+  cwd: CFG.peersDir,
+  env: { AMQP_URL: URL_AMQP, ...env },
+  args,
+  ipc: true,
+});
+const ND = { AMQP_NODELAY: '1' };
+
+const MOL_QUEUES = [];
+for (const n of ['bench-gw', 'bench-echo'])
+  for (const t of [
+    'REQ',
+    'RES',
+    'EVENT',
+    'DISCOVER',
+    'INFO',
+    'HEARTBEAT',
+    'PING',
+    'PONG',
+    'DISCONNECT',
+  ])
+    MOL_QUEUES.push(`MOL.${t}.${n}`);
+const ECHO_QUEUES = [
+  'echo',
+  'echo.retry.1000',
+  'echo.retry.4000',
+  'echo.retry.16000',
+  'echo.retry.60000',
+  'echo.dlq',
+];
+const ALL_QUEUES = [
+  ...ECHO_QUEUES,
+  'raw_classic',
+  'rpc_raw',
+  'peers_echo',
+  'peers_nest_echo',
+  ...MOL_QUEUES,
+];
+
+function scenarios() {
+  const gwBuilt = (root) => fs.existsSync(path.join(root, 'services/gateway/dist/main.js'));
+  const warren = (root, suffix, tag) => [
+    {
+      id: `warren-async${suffix}`,
+      label: `W1 Warren gateway POST /v1/echo -> confirmed persistent publish -> 202${tag}`,
+      type: 'http',
+      url: `http://127.0.0.1:${PORTS.gateway}/v1/echo`,
+      procs: () => [warrenEcho(root), warrenGateway(root)],
+      backlogQueue: 'echo',
+      skip: gwBuilt(root)
+        ? null
+        : `${path.relative(REPO, root) || '.'}/services/gateway/dist/main.js not built yet`,
+    },
+    {
+      id: `warren-rpc${suffix}`,
+      label: `W2 Warren gateway POST /v1/echo?wait=true -> echo service -> 200${tag}`,
+      type: 'http',
+      url: `http://127.0.0.1:${PORTS.gateway}/v1/echo?wait=true`,
+      procs: () => [warrenEcho(root), warrenGateway(root)],
+      skip: gwBuilt(root)
+        ? null
+        : `${path.relative(REPO, root) || '.'}/services/gateway/dist/main.js not built yet`,
+    },
+  ];
+  const list = [
+    ...warren(REPO, '', ''),
+    {
+      id: 'raw-rpc',
+      label: `A3n raw amqplib RPC, direct reply-to, ${CFG.connections} outstanding, noDelay (broker limit)`,
+      type: 'rpc',
+      procs: () => [
+        peer('raw/rpc-server.js', ND),
+        peer('raw/rpc-client.js', { ...ND, CONCURRENCY: String(CFG.connections) }),
+      ],
+    },
+    {
+      id: 'raw-publish',
+      label: 'A1 raw amqplib confirmed publisher, 1 KiB persistent, <=1000 unconfirmed, + consumer',
+      type: 'pubsub',
+      procs: () => [
+        peer('raw/consumer.js', {}, ['classic']),
+        peer('raw/publisher.js', {}, ['classic']),
+      ],
+    },
+    {
+      id: 'http-plain',
+      label: 'B0 plain express@5 + express.json(), no broker (HTTP ceiling)',
+      type: 'http',
+      url: 'http://127.0.0.1:3100/api/plain',
+      procs: () => [peer('gateway/naive-gateway.js')],
+    },
+    {
+      id: 'gw-202',
+      label: 'B1 naive express gateway -> confirmed persistent publish -> 202',
+      type: 'http',
+      url: 'http://127.0.0.1:3100/api/echo',
+      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js')],
+      backlogQueue: 'peers_echo',
+    },
+    {
+      id: 'gw-rpc',
+      label: 'B2 naive express gateway RPC (?wait, direct reply-to) -> 200',
+      type: 'http',
+      url: 'http://127.0.0.1:3100/api/echo?wait',
+      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js')],
+    },
+  ];
+  if (CFG.peers) {
+    list.push(
+      {
+        id: 'moleculer-tuned',
+        label: 'C1t Moleculer 0.14 + moleculer-web, AMQP transporter prefetch 100 + noDelay',
+        type: 'http',
+        url: 'http://127.0.0.1:3101/api/echo',
+        procs: () => [
+          peer('moleculer/echo.js', { MOL_PREFETCH: '100', MOL_NODELAY: '1' }),
+          peer('moleculer/gateway.js', { MOL_PREFETCH: '100', MOL_NODELAY: '1' }),
+        ],
+      },
+      {
+        id: 'nest',
+        label: 'C2 NestJS 12 HTTP -> ClientProxy.send (Transport.RMQ), defaults',
+        type: 'http',
+        url: 'http://127.0.0.1:3102/api/echo',
+        procs: () => [peer('nest/echo-service.mjs'), peer('nest/http-app.mjs')],
+      },
+    );
+  }
+  list.push(
+    {
+      id: 'drain-raw',
+      label: 'D0 raw amqplib consumer drains a pre-filled durable queue (prefetch 100, manual ack)',
+      type: 'drain',
+      consumer: 'raw',
+    },
+    {
+      id: 'drain-kit',
+      label: 'D1 service-kit echo service drains the same queue (metrics, info logs, manual ack)',
+      type: 'drain',
+      consumer: 'kit',
+      root: REPO,
+    },
+  );
+  if (CFG.compareWith) {
+    const tag = ` [${CFG.compareLabel}]`;
+    const suffix = `@${CFG.compareLabel}`;
+    list.splice(2, 0, ...warren(CFG.compareWith, suffix, tag));
+    list.push({
+      id: `drain-kit${suffix}`,
+      label: `D1 service-kit echo drain${tag}`,
+      type: 'drain',
+      consumer: 'kit',
+      root: CFG.compareWith,
+    });
+  }
+  return list.filter((s) => !CFG.only || CFG.only.includes(s.id));
+}
+
+// ---- load generation ----------------------------------------------------------------------------
+function runAutocannon(url, duration, connections) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        connections,
+        duration,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: SMALL_BODY,
+        timeout: 10,
+      },
+      (err, r) => (err ? reject(err) : resolve(r)),
+    );
+  });
+}
+
+async function probe(url) {
+  let last = 0;
+  for (let i = 0; i < 80; i++) {
+    last = await procs.httpStatus('POST', url, SMALL_BODY, { 'content-type': 'application/json' });
+    if (last >= 200 && last < 300) return;
+    await procs.sleep(250);
+  }
+  throw new Error(`${url} never answered 2xx (last status ${last})`);
+}
+
+const ask = (child, msg, match) =>
+  new Promise((resolve) => {
+    const h = (m) => {
+      if (match(m)) {
+        child.off('message', h);
+        resolve(m);
+      }
+    };
+    child.on('message', h);
+    child.send(msg);
+  });
+
+function rssOf(pids) {
+  const r = {};
+  for (const [k, pid] of Object.entries(pids))
+    if (k !== 'broker' && k !== 'loadgen') r[k] = Math.round(procs.rssMb(pid));
+  return r;
+}
+
+/** CPU of each tracked process, the whole machine, and "other" (what the tracked ones do not explain). */
+function cpuWindow(a, b) {
+  const c = procs.cpuDelta(a, b);
+  const tracked = Object.entries(c)
+    .filter(([k]) => k !== 'busy')
+    .reduce((s, [, v]) => s + (Number.isFinite(v) ? v : 0), 0);
+  c.other = Math.max(0, c.busy - tracked);
+  return c;
+}
+
+/** Starts the specs in order, each ready before the next; `children` gets every started one. */
+async function startAll(specs, tag, children = []) {
+  for (const spec of specs) {
+    const child = procs.start(spec, path.join(LOG_DIR, `${tag}-${spec.name}.log`));
+    children.push(child);
+    await child.ready;
+  }
+  return children;
+}
+
+async function stopAll(children) {
+  for (const c of children.slice().reverse()) await procs.stop(c);
+  for (const c of children) procs.trimLog(c.logFile);
+}
+
+const BROKER = procs.brokerPid(Number(new URL(CFG.amqpBase).port || 5672));
+
+async function measureHttp(url, pids, duration, connections) {
+  const cpu1 = procs.cpuSnap({ ...pids, loadgen: process.pid });
+  const r = await runAutocannon(url, duration, connections);
+  const cpu = cpuWindow(cpu1, procs.cpuSnap({ ...pids, loadgen: process.pid }));
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+    requests: r.requests.total,
+    cpu,
+    rssMb: rssOf(pids),
+  };
+}
+
+// ---- one measured run ---------------------------------------------------------------------------
+async function runOnce(sc, round) {
+  if (sc.skip) return { failed: `skipped: ${sc.skip}` };
+  await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
+  if (sc.type === 'drain') return runDrain(sc, round);
+  const specs = sc.procs();
+  const children = [];
+  try {
+    await startAll(specs, `r${round}-${sc.id}`, children);
+    const pids = { broker: BROKER };
+    specs.forEach((s, i) => (pids[s.name] = children[i].pid));
+    if (sc.type === 'pubsub') {
+      const [cons, pub] = children;
+      pub.send({ cmd: 'start' });
+      await procs.sleep(CFG.warmup * 1000);
+      const mark = (id) =>
+        Promise.all([
+          ask(pub, { cmd: 'mark', id }, (m) => m.mark === id),
+          ask(cons, { cmd: 'mark', id }, (m) => m.mark === id),
+        ]);
+      const [p1, c1] = await mark(1);
+      const cpu1 = procs.cpuSnap(pids);
+      await procs.sleep(CFG.duration * 1000);
+      const [p2, c2] = await mark(2);
+      const cpu = cpuWindow(cpu1, procs.cpuSnap(pids));
+      return {
+        pub: (p2.confirmed - p1.confirmed) / ((p2.t - p1.t) / 1000),
+        cons: (c2.consumed - c1.consumed) / ((c2.t - c1.t) / 1000),
+        errors: p2.nacked,
+        backlogGrowth: p2.confirmed - p1.confirmed - (c2.consumed - c1.consumed),
+        cpu,
+        rssMb: rssOf(pids),
+      };
+    }
+    if (sc.type === 'rpc') {
+      const client = children[1];
+      client.send({ cmd: 'start' });
+      await procs.sleep(CFG.warmup * 1000);
+      client.send({ cmd: 'mark', id: 1 });
+      const cpu1 = procs.cpuSnap(pids);
+      await procs.sleep(CFG.duration * 1000);
+      const m = await ask(client, { cmd: 'mark', id: 2 }, (x) => x.mark === 2);
+      return {
+        rps: m.rps,
+        p50: m.p50,
+        p99: m.p99,
+        errors: 0,
+        cpu: cpuWindow(cpu1, procs.cpuSnap(pids)),
+        rssMb: rssOf(pids),
+      };
+    }
+    await probe(sc.url);
+    await runAutocannon(sc.url, CFG.warmup, CFG.connections);
+    const r = await measureHttp(sc.url, pids, CFG.duration, CFG.connections);
+    if (sc.backlogQueue) {
+      const w = await mq.queueWatcher(URL_AMQP, sc.backlogQueue);
+      r.backlog = await w.count().catch(() => NaN);
+      await w.close();
+    }
+    return r;
+  } finally {
+    await stopAll(children);
+  }
+}
+
+/** Pre-fill the echo queue with DRAIN_N persistent messages, then time one consumer draining it. */
+async function runDrain(sc, round) {
+  const n = CFG.drainN;
+  // The queue exactly as the echo service declares it (durable, no arguments; retry queues and DLQ).
+  await startAndStopDeclarer();
+  const pre = await mq.prefill(URL_AMQP, 'echo', n, Buffer.from(SMALL_BODY));
+  const w = await mq.queueWatcher(URL_AMQP, 'echo');
+  const spec =
+    sc.consumer === 'kit'
+      ? warrenEcho(sc.root)
+      : {
+          name: 'raw-consumer',
+          file: path.join(__dirname, 'raw-drain-consumer.js'),
+          cwd: REPO,
+          env: { AMQP_URL: URL_AMQP, QUEUE: 'echo', PREFETCH_RAW: '100' },
+          ipc: true,
+        };
+  const child = procs.start(spec, path.join(LOG_DIR, `r${round}-${sc.id}-${spec.name}.log`));
+  try {
+    const pids = { broker: BROKER, [spec.name]: child.pid };
+    const tStart = Date.now();
+    let t90;
+    let t10;
+    let cpu1;
+    let rssMax = 0;
+    let first;
+    for (;;) {
+      if (!procs.live.has(child))
+        throw new Error(`${spec.name} exited during the drain; log ${child.logFile}`);
+      const c = await w.count();
+      const now = Date.now();
+      if (first === undefined && c < n) {
+        first = now;
+        cpu1 = procs.cpuSnap(pids);
+      }
+      if (t90 === undefined && c <= 0.9 * n) t90 = { t: now, c };
+      if (t10 === undefined && c <= 0.1 * n) t10 = { t: now, c };
+      rssMax = Math.max(rssMax, procs.rssMb(child.pid) || 0);
+      if (c === 0) break;
+      if (now - tStart > 300000) throw new Error(`drain not finished in 300 s (${c} left)`);
+      await procs.sleep(20);
+    }
+    const tEnd = Date.now();
+    const cpu = cpuWindow(cpu1, procs.cpuSnap(pids));
+    // Every message must have been handled once, successfully.
+    let handled;
+    let errors = 0;
+    await procs.sleep(300);
+    if (sc.consumer === 'kit') {
+      const text = await procs.httpText(`http://127.0.0.1:${PORTS.echoOps}/metrics`);
+      const count = (outcome) => {
+        const m = new RegExp(
+          `^mq_consumer_messages_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\S+)`,
+          'm',
+        ).exec(text);
+        return m ? Number(m[1]) : 0;
+      };
+      handled = count('success');
+      errors = count('retry') + count('dead_letter') + count('rejected');
+    } else {
+      const m = await ask(child, { cmd: 'count' }, (x) => x.count !== undefined);
+      handled = m.count;
+      errors = m.bad;
+    }
+    if (handled !== n) errors += Math.abs(n - handled);
+    // CPU µs per message over the whole drain (not only the 90 %-10 % window of the rate).
+    const cost = {};
+    for (const [k, v] of Object.entries(cpu))
+      if (k !== 'busy' && k !== 'other') cost[k] = ((v / 100) * ((tEnd - first) / 1000) * 1e6) / n;
+    const rssMb = {
+      [spec.name]: Math.round(procs.rssMb(child.pid)),
+      [`${spec.name} max`]: Math.round(rssMax),
+    };
+    return {
+      n,
+      handled,
+      drainRate: (t90.c - t10.c) / ((t10.t - t90.t) / 1000),
+      totalS: (tEnd - first) / 1000,
+      startupS: (first - tStart) / 1000,
+      prefillRate: pre.rate,
+      errors,
+      cpu,
+      cost,
+      rssMb,
+    };
+  } finally {
+    await w.close();
+    await procs.stop(child);
+    procs.trimLog(child.logFile);
+  }
+}
+
+/** Declares the echo topology the way the service does, through the service-kit's own code. */
+async function startAndStopDeclarer() {
+  const { declareServiceTopology } = require(path.join(REPO, 'libs/messaging/dist/index.js'));
+  const amqp = require('amqplib');
+  const conn = await amqp.connect(URL_AMQP);
+  const ch = await conn.createChannel();
+  await declareServiceTopology(ch, {
+    name: 'echo',
+    kind: 'durable',
+    retryDelaysMs: [1000, 4000, 16000, 60000],
+  });
+  await conn.close();
+}
+
+// ---- concurrency sweep (charts) -----------------------------------------------------------------
+async function runSweep() {
+  const gw = path.join(REPO, 'services/gateway/dist/main.js');
+  if (!fs.existsSync(gw))
+    return [
+      {
+        scenario: 'gateway',
+        connections: 0,
+        failed: 'services/gateway/dist/main.js not built yet',
+      },
+    ];
+  await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
+  const specs = [warrenEcho(REPO), warrenGateway(REPO)];
+  const children = [];
+  const points = [];
+  try {
+    await startAll(specs, 'sweep', children);
+    const pids = { broker: BROKER, echo: children[0].pid, gateway: children[1].pid };
+    const modes = [
+      { scenario: 'Warren async (202)', url: `http://127.0.0.1:${PORTS.gateway}/v1/echo` },
+      { scenario: 'Warren RPC (200)', url: `http://127.0.0.1:${PORTS.gateway}/v1/echo?wait=true` },
+    ];
+    await probe(modes[1].url);
+    const purge = async () => {
+      const amqp = require('amqplib');
+      const conn = await amqp.connect(URL_AMQP);
+      const ch = await conn.createChannel();
+      await ch.purgeQueue('echo').catch(() => undefined);
+      await conn.close();
+    };
+    for (const c of CFG.sweepConnections) {
+      for (const m of modes) {
+        try {
+          await purge();
+          await runAutocannon(m.url, CFG.sweepWarmup, c);
+          const r = await measureHttp(m.url, pids, CFG.sweepDuration, c);
+          points.push({ scenario: m.scenario, connections: c, ...r });
+          log(`sweep ${m.scenario} c=${c}: ${report.runSummary({ type: 'http' }, r)}`);
+        } catch (e) {
+          points.push({ scenario: m.scenario, connections: c, failed: e.message });
+        }
+      }
+    }
+  } finally {
+    await stopAll(children);
+  }
+  return points;
+}
+
+// ---- profiling ----------------------------------------------------------------------------------
+async function runProfile() {
+  const out = {};
+  const dir = path.join(LOG_DIR, 'profiles');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [mode, url] of [
+    ['async', `http://127.0.0.1:${PORTS.gateway}/v1/echo`],
+    ['rpc', `http://127.0.0.1:${PORTS.gateway}/v1/echo?wait=true`],
+  ]) {
+    await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
+    const sub = path.join(dir, mode);
+    const specs = [warrenEcho(REPO), warrenGateway(REPO)].map((s) => ({
+      ...s,
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(sub, s.name)}`],
+    }));
+    const children = [];
+    let r;
+    const spawned = {};
+    let win;
+    try {
+      for (const spec of specs) {
+        spawned[spec.name] = Date.now();
+        await startAll([spec], `profile-${mode}`, children);
+      }
+      await probe(url);
+      await runAutocannon(url, CFG.warmup, CFG.connections);
+      win = { start: Date.now() };
+      r = await measureHttp(
+        url,
+        { broker: BROKER, echo: children[0].pid, gateway: children[1].pid },
+        CFG.duration,
+        CFG.connections,
+      );
+      win.end = Date.now();
+    } finally {
+      await stopAll(children);
+    }
+    out[mode] = { load: { rps: r.rps, p50: r.p50, p99: r.p99, cpu: r.cpu } };
+    for (const s of specs) {
+      const d = path.join(sub, s.name);
+      const files = fs.existsSync(d)
+        ? fs.readdirSync(d).filter((f) => f.endsWith('.cpuprofile'))
+        : [];
+      if (files.length === 0) {
+        out[mode][s.name] = { failed: 'no profile written' };
+        continue;
+      }
+      const prof = JSON.parse(fs.readFileSync(path.join(d, files[0]), 'utf8'));
+      // Only the measured window (the profile starts with the process, about when it was spawned).
+      out[mode][s.name] = summarize(prof, 25, {
+        fromMs: win.start - spawned[s.name],
+        toMs: win.end - spawned[s.name],
+      });
+      out[mode][s.name].file = path.relative(REPO, path.join(d, files[0]));
+    }
+    log(`profile ${mode}: ${report.runSummary({ type: 'http' }, r)}`);
+  }
+  return out;
+}
+
+/**
+ * The machine is shared: before a run, wait (at most QUIET_MAX s) while other work keeps it busier
+ * than QUIET_BUSY % of one core. Returns what was seen, kept with the run's result.
+ */
+async function waitQuiet() {
+  const t0 = Date.now();
+  let busy;
+  for (;;) {
+    const a = procs.cpuSnap({});
+    await procs.sleep(500);
+    busy = procs.cpuDelta(a, procs.cpuSnap({})).busy;
+    if (busy <= CFG.quietBusy || Date.now() - t0 >= CFG.quietMax * 1000) break;
+  }
+  return { busyBefore: busy, waitedS: Math.round((Date.now() - t0) / 100) / 10 };
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+function meta(stamp, list) {
+  const sh = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, {
+        encoding: 'utf8',
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 15000,
+      }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const pkgVersion = (dir, name) => {
+    try {
+      let d = dir;
+      for (const part of name.split('/')) d = path.join(d, part);
+      return JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')).version;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    stamp,
+    date: new Date().toISOString(),
+    command: process.env.npm_lifecycle_event
+      ? `npm run ${process.env.npm_lifecycle_event}`
+      : `node tests/bench/bench.js ${process.argv.slice(2).join(' ')}`.trim(),
+    config: {
+      ...CFG,
+      amqpBase: undefined,
+      peersDir: path.relative(REPO, CFG.peersDir),
+      outDir: path.relative(REPO, CFG.outDir),
+      compareWith: CFG.compareWith && path.relative(REPO, CFG.compareWith),
+    },
+    scenarios: list.map((s) => s.id),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0] && os.cpus()[0].model,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      kernel: os.release(),
+      loadavgStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+    },
+    versions: {
+      node: process.version,
+      rabbitmq: sh('rabbitmqctl', ['-q', 'version']),
+      amqplibWarren: pkgVersion(path.join(REPO, 'node_modules'), 'amqplib'),
+      amqplibPeers: pkgVersion(path.join(CFG.peersDir, 'node_modules'), 'amqplib'),
+      express: pkgVersion(path.join(REPO, 'node_modules'), 'express'),
+      autocannon: pkgVersion(path.join(REPO, 'node_modules'), 'autocannon'),
+    },
+    git: {
+      commit: sh('git', ['rev-parse', '--short', 'HEAD']),
+      dirty: (sh('git', ['status', '--porcelain', '--', 'libs', 'services']) || '').length > 0,
+    },
+  };
+}
+
+function ensurePeers() {
+  if (!fs.existsSync(path.join(CFG.peersDir, 'bench.js')))
+    throw new Error(`peers not found at ${CFG.peersDir} (set PEERS_DIR)`);
+  if (!fs.existsSync(path.join(CFG.peersDir, 'node_modules'))) {
+    log(`installing the peers' packages (npm ci in ${CFG.peersDir})`);
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund'], {
+      cwd: CFG.peersDir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }
+}
+
+async function main() {
+  const ri = process.argv.indexOf('--report');
+  if (ri >= 0) {
+    const saved = JSON.parse(fs.readFileSync(process.argv[ri + 1], 'utf8'));
+    const files = await writeReports(saved, CFG.outDir, { full: true, charts: true });
+    console.log(files.latest);
+    return;
+  }
+  const t0 = Date.now();
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  LOG_DIR = path.join(REPO, 'bench-results', `logs-${stamp}`);
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  fs.mkdirSync(CFG.outDir, { recursive: true });
+  ensurePeers();
+  const startedBroker = await mq.ensureBroker(CFG.amqpBase, log);
+  await mq.createVhost(CFG.vhost);
+  URL_AMQP = mq.benchUrl(CFG.amqpBase, CFG.vhost);
+  const list = scenarios();
+  const info = meta(stamp, list);
+  log(
+    `${list.length} scenarios x ${CFG.rounds} rounds, ${CFG.warmup} s + ${CFG.duration} s, -c ${CFG.connections}, drain ${CFG.drainN}; logs ${path.relative(REPO, LOG_DIR)}`,
+  );
+
+  const results = {};
+  let sweep = [];
+  let profile;
+  try {
+    for (let round = 1; round <= CFG.rounds; round++) {
+      for (const sc of list) {
+        const t = Date.now();
+        const quiet = await waitQuiet();
+        let r;
+        try {
+          r = await runOnce(sc, round);
+        } catch (e) {
+          r = { failed: e.message };
+        }
+        r.quiet = quiet;
+        (results[sc.id] = results[sc.id] || []).push(r);
+        log(
+          `[round ${round}/${CFG.rounds}] ${sc.id.padEnd(22)} ${report.runSummary(sc, r)} (${((Date.now() - t) / 1000).toFixed(0)} s)`,
+        );
+        await procs.sleep(500);
+      }
+    }
+    if (CFG.sweep && !CFG.only)
+      sweep = await runSweep().catch((e) => [
+        { scenario: 'sweep', connections: 0, failed: e.message },
+      ]);
+    if (CFG.profile) profile = await runProfile().catch((e) => ({ failed: e.message }));
+  } finally {
+    await mq.deleteQueues(URL_AMQP, ALL_QUEUES).catch(() => undefined);
+    await mq.deleteVhost(CFG.vhost);
+    if (startedBroker)
+      log('RabbitMQ was started by this run and is left running (rabbitmqctl stop to stop it)');
+  }
+  info.elapsedS = Math.round((Date.now() - t0) / 1000);
+  info.machine.loadavgEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+  const saved = {
+    meta: info,
+    scenarios: list.map(({ id, label, type }) => ({ id, label, type })),
+    results,
+    ratios: report.ratios(results, ratioDefs()),
+    sweep,
+    profile,
+  };
+  const files = await writeReports(saved, CFG.outDir, {
+    full: !CFG.only,
+    charts: sweep.length > 0,
+  });
+  console.log(fs.readFileSync(files.latest, 'utf8'));
+  log(
+    `done in ${info.elapsedS} s; wrote ${Object.values(files)
+      .map((f) => path.relative(REPO, f))
+      .join(', ')}`,
+  );
+}
+
+function ratioDefs() {
+  const defs = [...report.RATIOS];
+  if (CFG.compareWith) {
+    const s = `@${CFG.compareLabel}`;
+    defs.push(
+      {
+        id: 'ab-async',
+        label: `Warren async now / ${CFG.compareLabel} (req/s)`,
+        a: 'warren-async',
+        b: `warren-async${s}`,
+        metric: 'throughput',
+      },
+      {
+        id: 'ab-rpc',
+        label: `Warren RPC now / ${CFG.compareLabel} (req/s)`,
+        a: 'warren-rpc',
+        b: `warren-rpc${s}`,
+        metric: 'throughput',
+      },
+      {
+        id: 'ab-rpc-p99',
+        label: `Warren RPC p99 now / ${CFG.compareLabel}`,
+        a: 'warren-rpc',
+        b: `warren-rpc${s}`,
+        metric: 'p99',
+      },
+      {
+        id: 'ab-drain',
+        label: `service-kit drain now / ${CFG.compareLabel} (msg/s)`,
+        a: 'drain-kit',
+        b: `drain-kit${s}`,
+        metric: 'throughput',
+      },
+      {
+        id: 'ab-async-cost',
+        label: `gateway CPU per async request now / ${CFG.compareLabel}`,
+        a: 'warren-async',
+        b: `warren-async${s}`,
+        metric: 'cost:gateway',
+      },
+      {
+        id: 'ab-rpc-cost',
+        label: `gateway CPU per RPC now / ${CFG.compareLabel}`,
+        a: 'warren-rpc',
+        b: `warren-rpc${s}`,
+        metric: 'cost:gateway',
+      },
+      {
+        id: 'ab-rpc-echo-cost',
+        label: `echo CPU per RPC message now / ${CFG.compareLabel}`,
+        a: 'warren-rpc',
+        b: `warren-rpc${s}`,
+        metric: 'cost:echo',
+      },
+      {
+        id: 'ab-async-echo-cost',
+        label: `echo CPU per async message now / ${CFG.compareLabel}`,
+        a: 'warren-async',
+        b: `warren-async${s}`,
+        metric: 'cost:echo',
+      },
+      {
+        id: 'ab-drain-cost',
+        label: `echo CPU per drained message now / ${CFG.compareLabel}`,
+        a: 'drain-kit',
+        b: `drain-kit${s}`,
+        metric: 'cost:echo',
+      },
+    );
+  }
+  return defs;
+}
+
+for (const s of ['SIGINT', 'SIGTERM'])
+  process.on(s, () => {
+    procs.killAllSync();
+    // Best effort: drop the benchmark's vhost (and so its queues), at most 10 s.
+    const done = () => process.exit(130);
+    setTimeout(done, 10000).unref();
+    if (URL_AMQP) mq.deleteVhost(CFG.vhost).finally(done);
+    else done();
+  });
+process.on('exit', procs.killAllSync);
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    procs.killAllSync();
+    process.exit(1);
+  });
+}
+
+module.exports = { CFG };

@@ -1,0 +1,111 @@
+'use strict';
+// PNG charts of the concurrency sweep: vega-lite -> vega (SVG renderer, no canvas) -> resvg (PNG).
+// Everything installs from npm as prebuilt packages; fonts come from the system (DejaVu on Debian).
+const fs = require('node:fs');
+const path = require('node:path');
+
+const FONT = 'DejaVu Sans';
+
+/** Vega-lite spec: one line per scenario, x = connections (log2), y = `field`. Pure, for the smoke test. */
+function lineSpec({ title, points, field, yTitle, yLog = false, strokeDashBy }) {
+  const values = points
+    .filter((p) => !p.failed && Number.isFinite(p[field]))
+    .map((p) => ({
+      connections: p.connections,
+      value: p[field],
+      series: p.series || p.scenario,
+      ...(strokeDashBy ? { dash: p[strokeDashBy] } : {}),
+    }));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, font: FONT, fontSize: 14 },
+    width: 520,
+    height: 300,
+    background: 'white',
+    config: {
+      font: FONT,
+      axis: { labelFont: FONT, titleFont: FONT },
+      legend: { labelFont: FONT, titleFont: FONT, labelLimit: 320 },
+    },
+    data: { values },
+    mark: { type: 'line', point: true, strokeWidth: 2 },
+    encoding: {
+      x: {
+        field: 'connections',
+        type: 'quantitative',
+        title: 'concurrent connections',
+        scale: { type: 'log', base: 2 },
+        axis: { values: [...new Set(values.map((v) => v.connections))].sort((a, b) => a - b) },
+      },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: yTitle,
+        scale: yLog ? { type: 'symlog', constant: 1 } : { zero: true },
+      },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        legend: { orient: 'bottom', columns: 2 },
+      },
+      ...(strokeDashBy ? { strokeDash: { field: 'dash', type: 'nominal', title: null } } : {}),
+    },
+  };
+}
+
+async function renderPng(spec, file) {
+  const vega = await import('vega');
+  const vl = await import('vega-lite');
+  const { Resvg } = require('@resvg/resvg-js');
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG(1);
+  view.finalize();
+  const png = new Resvg(svg, {
+    background: 'white',
+    fitTo: { mode: 'zoom', value: 2 },
+    font: { loadSystemFonts: true, defaultFontFamily: FONT },
+  })
+    .render()
+    .asPng();
+  fs.writeFileSync(file, png);
+  return file;
+}
+
+/**
+ * Writes the sweep charts into `dir`: throughput, and p50/p99 latency, vs concurrency, for gateway
+ * async and RPC. Returns the file names written (relative to `dir`).
+ */
+async function renderSweepCharts(points, dir) {
+  const ok = points.filter((p) => !p.failed);
+  if (ok.length === 0) return [];
+  const written = [];
+  const thr = lineSpec({
+    title: 'Gateway throughput vs concurrency',
+    points: ok,
+    field: 'rps',
+    yTitle: 'requests / s',
+  });
+  written.push(
+    path.basename(await renderPng(thr, path.join(dir, 'throughput-vs-concurrency.png'))),
+  );
+  const lat = [];
+  for (const p of ok) {
+    lat.push({ ...p, series: `${p.scenario} p50`, v: p.p50, q: 'p50' });
+    lat.push({ ...p, series: `${p.scenario} p99`, v: p.p99, q: 'p99' });
+  }
+  const latSpec = lineSpec({
+    title: 'Gateway latency vs concurrency (p50 and p99)',
+    points: lat,
+    field: 'v',
+    yTitle: 'latency ms (symlog scale)',
+    yLog: true,
+  });
+  written.push(
+    path.basename(await renderPng(latSpec, path.join(dir, 'latency-vs-concurrency.png'))),
+  );
+  return written;
+}
+
+module.exports = { lineSpec, renderPng, renderSweepCharts };

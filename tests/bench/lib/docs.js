@@ -1,0 +1,281 @@
+'use strict';
+// Writes the benchmark's outputs: results-<stamp>.json, latest.md and the PNG charts into
+// docs/performance/, and (after a full run) docs/performance.md. Every figure comes from the
+// saved results; nothing here is typed by hand.
+const fs = require('node:fs');
+const path = require('node:path');
+const report = require('./report');
+const { summaryMarkdown } = require('./profile');
+const { renderSweepCharts } = require('./charts');
+
+const { fmt } = report;
+
+function header(saved) {
+  const m = saved.meta;
+  const c = m.config;
+  return (
+    `Run ${m.date} (\`${m.command}\`, commit ${m.git.commit}${m.git.dirty ? ' + uncommitted changes in libs/services' : ''}): ` +
+    `${c.rounds} rounds interleaved, ${c.warmup} s warm-up + ${c.duration} s measured per scenario, ` +
+    `${c.connections} connections, drain of ${fmt(c.drainN)} messages; ${m.machine.cpus} CPUs (${m.machine.cpuModel}), ` +
+    `node ${m.versions.node}, RabbitMQ ${m.versions.rabbitmq || '?'}; load average ${m.machine.loadavgStart.join(' / ')} at the start, ` +
+    `${(m.machine.loadavgEnd || []).join(' / ')} at the end; ${m.elapsedS} s in all.`
+  );
+}
+
+function scenarioList(saved) {
+  return saved.scenarios.filter((s) => saved.results[s.id]);
+}
+
+function tables(saved) {
+  const parts = [];
+  parts.push('### Results', '', report.resultsTable(scenarioList(saved), saved.results), '');
+  parts.push(
+    "Throughput is autocannon's mean of per-second samples (HTTP), the closed-loop client's count (raw RPC), confirmed or consumed msg/s (raw publisher), " +
+      'or the drain rate between 90 % and 10 % of the queue left (drain). autocannon reports latency in whole milliseconds. ' +
+      'CPU is % of one core over the measured window from /proc/<pid>/stat: `loadgen` is autocannon (in the benchmark process) or the raw client/publisher, ' +
+      '`busy` the whole machine (200 = both cores), `other` what the processes of the benchmark do not explain (other work on the shared machine).',
+    '',
+  );
+  const backlog = (saved.results['warren-async'] || [])
+    .filter((r) => Number.isFinite(r.backlog))
+    .map((r) => r.backlog);
+  if (backlog.length > 0)
+    parts.push(
+      `Queue depth of \`echo\` at the end of the Warren async runs (accepted but not yet consumed): ${backlog.map((b) => fmt(b)).join(', ')} messages.`,
+      '',
+    );
+  if (saved.ratios && saved.ratios.length > 0)
+    parts.push('### Ratios vs targets (same run)', '', report.ratiosTable(saved.ratios), '');
+  return parts.join('\n');
+}
+
+function sweepSection(saved, chartPrefix) {
+  if (!saved.sweep || saved.sweep.length === 0) return '';
+  const c = saved.meta.config;
+  const charts = chartPrefix
+    ? `\n![Throughput vs concurrency](${chartPrefix}throughput-vs-concurrency.png)\n\n![Latency vs concurrency](${chartPrefix}latency-vs-concurrency.png)\n`
+    : '';
+  return [
+    '### Concurrency sweep (Warren gateway, async and RPC)',
+    '',
+    `One gateway and one echo process, ${c.sweepWarmup} s warm-up + ${c.sweepDuration} s measured per point, one round (the echo queue is purged between points).`,
+    '',
+    report.sweepTable(saved.sweep),
+    charts,
+  ].join('\n');
+}
+
+function profileSection(p, stamp) {
+  if (!p || p.failed) return p && p.failed ? `Profiling failed: ${p.failed}\n` : '';
+  const parts = [];
+  parts.push(
+    `CPU profiles (\`node --cpu-prof\`) of the gateway and the echo service under ${stamp ? `run ${stamp}` : 'this run'}'s load (${''}autocannon, same connections), one profile per process and mode. ` +
+      'Profiling slows the processes down, so read shares, not rates.',
+    '',
+  );
+  for (const mode of Object.keys(p)) {
+    const l = p[mode].load;
+    parts.push(
+      `### ${mode === 'async' ? 'Async (POST /v1/echo -> 202)' : 'RPC (POST /v1/echo?wait=true -> 200)'}`,
+      '',
+    );
+    if (l)
+      parts.push(
+        `Load while profiling: ${fmt(l.rps)} req/s, p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms; CPU ${Object.entries(
+          l.cpu,
+        )
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}.`,
+        '',
+      );
+    for (const proc of ['gateway', 'echo']) {
+      const s = p[mode][proc];
+      if (!s) continue;
+      if (s.failed) parts.push(`${proc}: ${s.failed}`, '');
+      else parts.push(summaryMarkdown(`${proc} (${mode})`, s), '');
+    }
+  }
+  return parts.join('\n');
+}
+
+/** The newest saved results in `dir` (other than `exceptStamp`) that satisfy `pred`. */
+function latestSaved(dir, pred, exceptStamp) {
+  let files;
+  try {
+    files = fs
+      .readdirSync(dir)
+      .filter((f) => /^results-.*\.json$/.test(f))
+      .sort()
+      .reverse();
+  } catch {
+    return undefined;
+  }
+  for (const f of files) {
+    try {
+      const s = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+      if (s.meta.stamp !== exceptStamp && pred(s)) return { saved: s, file: f };
+    } catch {
+      // unreadable: skip
+    }
+  }
+  return undefined;
+}
+
+function compareSection(found) {
+  if (!found) return '';
+  const { saved, file } = found;
+  const label = saved.meta.config.compareLabel;
+  const ab = (saved.ratios || []).filter((r) => r.id.startsWith('ab-'));
+  const ids = [
+    'warren-async',
+    `warren-async@${label}`,
+    'warren-rpc',
+    `warren-rpc@${label}`,
+    'drain-kit',
+    `drain-kit@${label}`,
+  ];
+  const rows = saved.scenarios.filter((s) => ids.includes(s.id) && saved.results[s.id]);
+  return [
+    `From \`docs/performance/${file}\` (${saved.meta.date}, \`COMPARE_WITH\` = a build of the tree before the change, labelled "${label}"): both variants ran interleaved in the same run.`,
+    '',
+    report.resultsTable(rows, saved.results),
+    '',
+    report.ratiosTable(ab),
+    '',
+  ].join('\n');
+}
+
+function performanceMd(saved, profileFound, compareFound) {
+  const m = saved.meta;
+  const c = m.config;
+  const st = (id) =>
+    report.median((saved.results[id] || []).filter((r) => !r.failed).map(report.throughputOf));
+  return `# Performance
+
+<!-- Generated by tests/bench (docs.js) from docs/performance/results-${m.stamp}.json. Do not edit by hand:
+     re-run the benchmark, or re-render with node tests/bench/bench.js --report <results json>. -->
+
+${header(saved)}
+
+## Method
+
+- **Scenarios.** Warren: the gateway (\`services/gateway\`) in front of the \`echo\` service (\`services/echo\`,
+  service-kit), \`POST /v1/echo\` (202 after the broker's confirm) and \`POST /v1/echo?wait=true\` (200 with echo's
+  reply over direct reply-to), small JSON body \`{"msg":"hello","n":42}\`. Baselines from \`../shared/peers\`, in
+  the same run: raw amqplib RPC over direct reply-to with noDelay (the broker's limit), the raw confirmed
+  publisher and consumer, plain express 5 + \`express.json()\` with no broker, and the naive express gateway
+  (confirmed publish -> 202, RPC -> 200).${c.peers ? " Peers: Moleculer tuned (prefetch 100, noDelay) and NestJS (defaults), with exactly the environment the peers' own bench.js gives them." : ''}
+- **Consumer drain.** ${fmt(c.drainN)} persistent messages with the gateway's properties are published to the durable
+  \`echo\` queue (declared by the service-kit's own topology code) on a confirm channel; then one consumer starts
+  and the queue depth is polled every 20 ms. The rate is taken between 90 % and 10 % of the queue left (no start-up,
+  no tail). The raw consumer (\`tests/bench/raw-drain-consumer.js\`) uses the same prefetch (100, echo's default),
+  manual acks and parses each body as JSON; the service-kit run is \`node services/echo/dist/main.js\` as shipped.
+  Every message must be handled exactly once (echo's own \`mq_consumer_messages_total\`, the raw consumer's count).
+- **Production defaults.** The gateway and echo run with their defaults: info-level pino logs (to a file), metrics
+  on, confirms on, persistent messages, manual acks, echo's prefetch. Two settings differ: \`HOST=127.0.0.1\`
+  and \`GATEWAY_RATE_LIMIT=100000000\` (the default 6000/min per client would throttle the single load-generating
+  client after a second; the limiter still runs on every request).
+- **Rounds.** ${c.rounds} rounds; in each, every scenario runs once in a fixed order with fresh processes and
+  deleted queues (${c.warmup} s warm-up, then ${c.duration} s measured, ${c.connections} connections). Medians with
+  (min-max). Ratios are medians over medians; the per-round spread pairs round *i* with round *i*.
+- **Isolation.** Everything runs in its own vhost (\`${c.vhost}\`, deleted afterwards), so other tests' consumers and
+  heartbeats on the shared broker never touch the benchmark's queues. Every process is started by the benchmark and
+  stopped by its PID.
+- **Measurement.** autocannon ${m.versions.autocannon} runs inside the benchmark process. CPU per process from
+  \`/proc/<pid>/stat\` over the measured window (% of one core), RSS from \`/proc/<pid>/status\` at its end.
+
+## Machine
+
+${m.machine.cpus} cores (${m.machine.cpuModel}), ${m.machine.memGiB} GiB, kernel ${m.machine.kernel}; node ${m.versions.node},
+RabbitMQ ${m.versions.rabbitmq || '?'} on the same machine; amqplib ${m.versions.amqplibWarren} (Warren) and
+${m.versions.amqplibPeers} (peers). The machine is **shared**: the load generator, the Node processes and the
+broker share its 2 cores, and other engineers' tests may run at the same time (the \`other\` CPU column shows how
+much). Absolute figures move by 10-25 % between runs; compare scenarios within one run, through the ratios.
+
+## Results
+
+${tables(saved)}
+${sweepSection(saved, 'performance/')}
+## Profile
+
+${profileFound ? profileSection(profileFound.saved.profile, profileFound.saved.meta.stamp === m.stamp ? undefined : profileFound.saved.meta.stamp) : 'No profile yet: run with `PROFILE=1`.'}
+
+## Library changes, before and after
+
+${compareFound ? compareSection(compareFound) : 'No before/after run yet: build the old tree with `node tests/bench/prepare-baseline.js <rev> <dir>` and run with `COMPARE_WITH=<dir>`.'}
+
+## How to reproduce
+
+\`\`\`sh
+npm ci                  # root: autocannon, vega, vega-lite, @resvg/resvg-js are devDependencies
+npm run bench           # builds (tsc -b), runs everything, writes docs/performance/ and this file
+npm run bench:peers     # the same plus the Moleculer and NestJS rows (npm ci in ../shared/peers if needed)
+PROFILE=1 npm run bench # adds --cpu-prof profiles of the gateway and echo (the Profile section)
+ROUNDS=1 DURATION=5 ONLY=warren-rpc,raw-rpc node tests/bench/bench.js   # a quick subset (this file untouched)
+node tests/bench/prepare-baseline.js HEAD~1 /tmp/warren-before && COMPARE_WITH=/tmp/warren-before npm run bench
+\`\`\`
+
+A broker must answer on \`AMQP_URL\` (default \`amqp://guest:guest@127.0.0.1:5672\`, loopback only) with
+\`rabbitmqctl\` on the same machine (for the vhost); when none answers, the benchmark starts \`rabbitmq-server -detached\`.
+Knobs: \`ROUNDS\` (${3}), \`WARMUP\` (2), \`DURATION\` (8), \`CONNECTIONS\` (64), \`DRAIN_N\` (50000; the issue's full
+figure is \`DRAIN_N=200000\`), \`SWEEP=0\`, \`SWEEP_CONNECTIONS\`, \`SWEEP_DURATION\`, \`ONLY\`, \`PROFILE=1\`, \`COMPARE_WITH\`.
+Raw data: [\`docs/performance/results-${m.stamp}.json\`](performance/results-${m.stamp}.json); child logs under
+\`bench-results/\` (not committed).
+${Number.isFinite(st('warren-rpc')) ? '' : '\nThe Warren rows are missing from this run: the gateway was not built when it ran.\n'}`;
+}
+
+async function formatMd(text, file) {
+  try {
+    const prettier = require('prettier');
+    const options = (await prettier.resolveConfig(file)) || {};
+    return await prettier.format(text, { ...options, parser: 'markdown', proseWrap: 'preserve' });
+  } catch {
+    return text;
+  }
+}
+
+/** Writes JSON, latest.md, charts and (when `full`) docs/performance.md. Returns the paths written. */
+async function writeReports(saved, outDir, { full, charts }) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const files = {};
+  files.json = path.join(outDir, `results-${saved.meta.stamp}.json`);
+  fs.writeFileSync(files.json, `${JSON.stringify(saved, null, 2)}\n`);
+  let chartPrefix;
+  if (charts && saved.sweep && saved.sweep.some((p) => !p.failed)) {
+    try {
+      const written = await renderSweepCharts(saved.sweep, outDir);
+      files.charts = written.map((f) => path.join(outDir, f)).join(', ');
+      chartPrefix = '';
+    } catch (e) {
+      console.error(`charts not rendered: ${e.message}`);
+    }
+  }
+  const latest = [
+    `# Benchmark results, ${saved.meta.stamp}`,
+    '',
+    header(saved),
+    '',
+    tables(saved),
+    sweepSection(saved, chartPrefix),
+    '',
+  ];
+  if (saved.profile) latest.push('## Profile', '', profileSection(saved.profile));
+  files.latest = path.join(outDir, 'latest.md');
+  fs.writeFileSync(files.latest, await formatMd(latest.join('\n'), files.latest));
+  if (full) {
+    const profileFound = saved.profile
+      ? { saved, file: path.basename(files.json) }
+      : latestSaved(outDir, (s) => s.profile && !s.profile.failed, saved.meta.stamp);
+    const compareFound = saved.meta.config.compareWith
+      ? { saved, file: path.basename(files.json) }
+      : latestSaved(outDir, (s) => !!s.meta.config.compareWith, saved.meta.stamp);
+    files.doc = path.join(outDir, '..', 'performance.md');
+    fs.writeFileSync(
+      files.doc,
+      await formatMd(performanceMd(saved, profileFound, compareFound), files.doc),
+    );
+  }
+  return files;
+}
+
+module.exports = { writeReports, performanceMd, tables };
