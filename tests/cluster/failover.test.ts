@@ -122,7 +122,7 @@ async function startSenders(url: string): Promise<void> {
     }
     const port = await freePort();
     const opsPort = await freePort();
-    const proc = startNode('services/gateway/dist/main.js', {
+    const proc = startNode('tests/fixtures/cluster-gateway.js', {
       AMQP_URL: url,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -134,6 +134,27 @@ async function startSenders(url: string): Promise<void> {
     opsPorts.push(opsPort);
     await waitForHttp(`http://127.0.0.1:${opsPort}/readyz`, 200, 60_000);
     senders.push(gatewaySender(`gateway-${i}`, `http://127.0.0.1:${port}`, RPC_TIMEOUT_MS));
+  }
+}
+
+/** Gateway and consumer connections a node holds (by the node's AMQP port). */
+async function connectionsOn(node: ClusterNode): Promise<{ gateways: number; consumers: number }> {
+  try {
+    const out = await node.ctl(
+      'list_connections',
+      '--quiet',
+      '--no-table-headers',
+      'user_provided_name',
+      'port',
+    );
+    const rows = out
+      .split('\n')
+      .map((l) => l.trim().split('\t'))
+      .filter((r) => Number(r[1]) === node.port);
+    const count = (prefix: string) => rows.filter((r) => r[0]?.startsWith(prefix)).length;
+    return { gateways: count('gateway:'), consumers: count(`${QUEUE}:`) };
+  } catch {
+    return { gateways: -1, consumers: -1 };
   }
 }
 
@@ -195,6 +216,7 @@ test('the queue leader node dies mid-load: every accepted request is processed, 
   const ctlMs = Date.now() - ctlStart;
   const victim = c.node(leaderBefore);
   const survivor = c.nodes.find((n) => n !== victim) as ClusterNode;
+  const onVictim = await connectionsOn(victim);
   const failedAt = Date.now();
   if (FAILURE === 'kill') await victim.kill();
   else await victim.stop();
@@ -274,12 +296,13 @@ test('the queue leader node dies mid-load: every accepted request is processed, 
       queueMembers: after?.members.length ?? 0,
       queueOnline: after?.online.length ?? 0,
     },
+    onVictim,
     reconnects: {
       gateways: countLines(gateways, /broker reconnected/g),
       consumers: countLines(consumers, /broker reconnected/g),
     },
   });
-  if (RESULTS) await writeResults(RESULTS, results);
+  if (RESULTS) writeResults(RESULTS, results);
   console.log(JSON.stringify(results, null, 2));
 
   expect(accepted.length).toBeGreaterThan(0);
@@ -310,6 +333,8 @@ interface SummaryInput {
   timings: Record<string, number>;
   rejoined: Record<string, unknown>;
   reconnects: Record<string, number>;
+  /** Connections the victim node held when it failed, by kind (-1: could not be listed). */
+  onVictim: { gateways: number; consumers: number };
   idle: { from: CpuSnapshot; to: CpuSnapshot };
   steady: { from: CpuSnapshot; to: CpuSnapshot };
 }
@@ -353,11 +378,13 @@ function summarize(s: SummaryInput) {
   const processedTimes = ours.flatMap(([, times]) => times);
   const steady = s.records.filter((r) => r.end < s.failedAt && r.status >= 200 && r.status < 300);
   const latency = (rs: RequestRecord[]) => rs.map((r) => r.end - r.start);
-  // Disturbed: in flight at the failure or started after it, and failed or slow.
+  // Disturbed: in flight at the failure or started after it, and failed or slow, where slow is
+  // over SLOW_MS and over twice the steady p99 (a loaded machine is slow without any failure).
+  const slowMs = Math.max(SLOW_MS, 2 * quantile(latency(steady), 0.99));
   const disturbed = s.records.filter(
     (r) =>
       r.end >= s.failedAt &&
-      (r.status < 200 || r.status >= 300 || r.end - r.start > SLOW_MS || r.echoed === false),
+      (r.status < 200 || r.status >= 300 || r.end - r.start > slowMs || r.echoed === false),
   );
   const lastDisturbed = Math.max(s.failedAt, ...disturbed.map((r) => r.end));
   const loadSeconds = (s.loadEndedAt - s.loadStartedAt) / 1000;
@@ -387,8 +414,9 @@ function summarize(s: SummaryInput) {
       failedAtMs: rel(s.failedAt),
       nodeDownAfterMs: s.downAt - s.failedAt,
       newLeaderMs: s.timings.newLeaderMs,
-      /** From the failure until the last request that failed or took > SLOW_MS completed. */
+      /** From the failure until the last request that failed or was slow (> slowMs) completed. */
       recoveryMs: Math.round(lastDisturbed - s.failedAt),
+      slowMs,
       /** Longest stretch after the failure in which no request was accepted (202). */
       acceptGapMs: Math.round(
         longestGap(
@@ -400,6 +428,7 @@ function summarize(s: SummaryInput) {
       /** Longest stretch after the failure in which no message was processed. */
       processGapMs: Math.round(longestGap(processedTimes, s.failedAt, s.loadEndedAt)),
       disturbedRequests: disturbed.length,
+      connectionsOnVictim: s.onVictim,
       reconnects: s.reconnects,
     },
     async: {
@@ -475,11 +504,9 @@ function machine() {
   };
 }
 
-async function writeResults(file: string, results: Results): Promise<void> {
+function writeResults(file: string, results: Results): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   // The Markdown views (docs/scaling-results.md and the blocks of docs/scaling.md) come from the JSON.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const report = require('./report.js') as { writeDocs(file: string): Promise<string[]> };
-  await report.writeDocs(file);
+  execFileSync(process.execPath, [path.join(__dirname, 'report.js'), file], { stdio: 'inherit' });
 }
