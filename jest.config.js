@@ -12,12 +12,13 @@ const common = {
 };
 module.exports = {
   maxWorkers: 2,
+  // jest-circus reads only the top-level timeout, not the per-project one.
+  testTimeout: 60000,
   projects: [
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{libs,services}/*/src/**/*.test.ts'],
-      testTimeout: 30000,
+      testMatch: ['<rootDir>/{libs,services,tools}/*/src/**/*.test.ts'],
     },
     {
       ...common,
@@ -29,7 +30,6 @@ module.exports = {
         '/tests/cluster/',
         '/tests/bench/(?!report\\.test\\.ts$)',
       ],
-      testTimeout: 120000,
     },
   ],
 };

@@ -69,6 +69,11 @@ export async function declareServiceTopology(channel: Channel, spec: QueueSpec):
   }
   await channel.assertQueue(deadLetterQueueName(spec.name), {
     durable: true,
-    arguments: sideQueueArgs(spec),
+    // A quorum DLQ has no dead-letter target of its own: a very high delivery limit keeps RabbitMQ 4's
+    // default (20, then drop) from discarding dead letters that were inspected and returned many times.
+    arguments:
+      spec.queueType === 'quorum'
+        ? { ...sideQueueArgs(spec), 'x-delivery-limit': 1_000_000 }
+        : sideQueueArgs(spec),
   });
 }
