@@ -59,6 +59,8 @@ export interface AppDeps {
   logger: Logger;
   apiKeys: ApiKeys;
   maxBodyBytes: number;
+  /** Mount pino-http (one line per request). */
+  accessLog: boolean;
   rateLimitPerMinute: number;
   trustProxy: number | string | undefined;
   publisher: MessagePublisher;
@@ -77,15 +79,21 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
 
-  // 1. Request context: id, trace, metrics on completion. Runs first so every answer has them.
+  // 1. Request context (id, trace, metrics on completion) and security headers, in one layer so
+  // every answer, errors included, has them. Helmet's header set is static for this config, so
+  // helmet runs once at start and its result is replayed per response.
+  const security = securityHeaders();
   app.use((req: Request, res: Response, next: NextFunction) => {
     const start = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const route = routeLabel(req.path);
     req.id = requestId;
-    res.locals.requestId = requestId;
-    res.locals.traceparent = traceparentFrom(req.headers.traceparent);
-    res.locals.route = route;
+    const locals = res.locals;
+    locals.requestId = requestId;
+    locals.traceparent = traceparentFrom(req.headers.traceparent);
+    locals.route = route;
+    for (let i = 0; i < security.length; i += 2)
+      res.setHeader(security[i] as string, security[i + 1] as string);
     res.setHeader('x-request-id', requestId);
     res.once('close', () => {
       // 499 (nginx's "client closed request") when the client left before the answer.
@@ -95,36 +103,25 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  // 2. Security headers on every response (API defaults: no sniffing, no framing, HSTS, CSP none).
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-      },
-    }),
-  );
-
   // 3. Access log: one line per request with requestId and traceparent; headers (keys) never logged.
-  app.use(
-    pinoHttp<Request, Response>({
-      logger,
-      genReqId: (req) => req.id as string,
-      customProps: (_req, res) => ({
-        requestId: res.locals.requestId,
-        traceparent: res.locals.traceparent,
-      }),
-      serializers: {
-        req: (r: { method: string; url: string; remoteAddress?: string }) => ({
-          method: r.method,
-          url: r.url,
-          remoteAddress: r.remoteAddress,
+  if (deps.accessLog)
+    app.use(
+      pinoHttp<Request, Response>({
+        logger,
+        genReqId: (req) => req.id as string,
+        customProps: (_req, res) => ({
+          requestId: res.locals.requestId,
+          traceparent: res.locals.traceparent,
         }),
-        res: (r: { statusCode: number }) => ({ statusCode: r.statusCode }),
-      },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'warn' : 'info'),
-    }),
-  );
+        // Raw objects straight to these serializers: no header copies, so no key can reach a line.
+        wrapSerializers: false,
+        serializers: {
+          req: (r: Request) => ({ method: r.method, url: r.originalUrl, remoteAddress: r.ip }),
+          res: (r: Response) => ({ statusCode: r.statusCode }),
+        },
+        customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'warn' : 'info'),
+      }),
+    );
 
   // 4. /v1: API keys, then the per-key (or per-IP) rate limit.
   if (deps.apiKeys.enabled) {
@@ -328,6 +325,24 @@ function sendReply(res: Response, reply: RpcReply, requestId: string): void {
   res.setHeader('content-type', reply.contentType ?? 'application/octet-stream');
   res.setHeader('content-length', reply.body.length);
   res.end(reply.body);
+}
+
+/** Runs helmet once against a recording response: the header set it would write on every response. */
+export function securityHeaders(): string[] {
+  const headers = new Map<string, string>();
+  const recorder = {
+    setHeader: (name: string, value: string | number) => headers.set(name, String(value)),
+    removeHeader: (name: string) => headers.delete(name),
+  };
+  let called = false;
+  helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    },
+  })({} as Request, recorder as unknown as Response, () => (called = true));
+  if (!called) throw new Error('helmet did not complete synchronously');
+  return [...headers].flat();
 }
 
 function sendJson(res: Response, status: number, value: unknown): void {

@@ -1,12 +1,20 @@
-// Raw body reading with a byte limit: one Buffer, no parsing, 413 as soon as the limit is passed.
+// Raw body reading with a byte limit: one Buffer, no parsing, 413 once the limit is passed.
 import type { IncomingMessage } from 'node:http';
 import { problems } from './problems';
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Reads the request body once. A declared Content-Length over the limit fails before reading;
- * a streamed body fails as soon as it passes the limit. Rejects with an HttpProblem (413, 400).
+ * Past the limit, up to this many more bytes are read and dropped before the 413 is sent. Closing
+ * a socket while the client is still sending makes the kernel reset the connection, and the reset
+ * can destroy the 413 before the client reads it; a body this far over is closed on regardless.
+ */
+export const DISCARD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Reads the request body once. Over the limit, the rest is read and dropped (at most
+ * DISCARD_BYTES, nothing is kept) and then it fails with 413; a declared Content-Length beyond
+ * that fails before reading. Rejects with an HttpProblem (413, 400).
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
@@ -14,11 +22,11 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const expected = Number(declared);
     if (!Number.isSafeInteger(expected) || expected < 0)
       return Promise.reject(problems.badRequest('invalid Content-Length'));
-    if (expected > limit) return Promise.reject(problems.tooLarge(limit));
+    if (expected > limit + DISCARD_BYTES) return Promise.reject(problems.tooLarge(limit));
     if (expected === 0) return Promise.resolve(EMPTY);
   }
   return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
     const cleanup = (): void => {
       req.off('data', onData);
@@ -28,18 +36,21 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) {
+      if (size > limit + DISCARD_BYTES) {
         cleanup();
         // Stop reading: the response closes the connection (see the caller's Connection: close).
         req.pause();
         reject(problems.tooLarge(limit));
         return;
       }
-      chunks.push(chunk);
+      // Over the limit: keep nothing, read on to the end (or the bound above), then answer 413.
+      if (size > limit) chunks = [];
+      else chunks.push(chunk);
     };
     const onEnd = (): void => {
       cleanup();
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+      if (size > limit) reject(problems.tooLarge(limit));
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
     const onError = (err: Error): void => {
       cleanup();

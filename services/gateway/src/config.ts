@@ -49,6 +49,10 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_TRUST_PROXY: z.string().optional(),
   GATEWAY_REGISTRY_GRACE_MS: int(0, 600_000).default(6000),
   GATEWAY_CONFIRM_TIMEOUT_MS: int(100, 60_000).default(5000),
+  GATEWAY_ACCESS_LOG: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
   AMQP_CONNECT_RETRIES: int(0, 1_000_000).default(5),
   SHUTDOWN_TIMEOUT_MS: int(0, 300_000).default(10_000),
 });
@@ -69,6 +73,8 @@ export interface GatewayConfig {
   /** After each (re)connect, how long a service unseen by the registry is still tried. */
   registryGraceMs: number;
   confirmTimeoutMs: number;
+  /** One pino-http line per request (info; 5xx at warn). Off saves ~10% CPU per request. */
+  accessLog: boolean;
   connectRetries: number;
   shutdownTimeoutMs: number;
 }
@@ -121,6 +127,7 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     trustProxy: parseTrustProxy(e.GATEWAY_TRUST_PROXY),
     registryGraceMs: e.GATEWAY_REGISTRY_GRACE_MS,
     confirmTimeoutMs: e.GATEWAY_CONFIRM_TIMEOUT_MS,
+    accessLog: e.GATEWAY_ACCESS_LOG,
     connectRetries: e.AMQP_CONNECT_RETRIES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

@@ -1,6 +1,7 @@
 // Gateway process wiring: broker, one Publisher + one RpcClient, registry, HTTP server, ops server, shutdown.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { Broker, Publisher, RpcClient } from '@warren/messaging';
@@ -16,6 +17,7 @@ import {
 import { createApp } from './app';
 import { ApiKeys } from './auth';
 import { parseGatewayConfig, type GatewayConfig } from './config';
+import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './problems';
 import { GatewayRecorder } from './metrics';
 import { ServiceRegistry } from './registry';
 import { RegistryListener } from './registry-listener';
@@ -90,6 +92,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     logger,
     apiKeys: new ApiKeys(config.apiKeys),
     maxBodyBytes: config.maxBodyBytes,
+    accessLog: config.accessLog,
     rateLimitPerMinute: config.rateLimitPerMinute,
     trustProxy: config.trustProxy,
     publisher,
@@ -105,7 +108,28 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   let server: http.Server | undefined;
   try {
     ops = await startOpsServer({ port: config.metricsPort, registry: metrics, isReady, logger });
-    server = http.createServer(app);
+    // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
+    server = http.createServer({ requireHostHeader: false }, (req, res) => {
+      const malformed = malformedRequest(req);
+      if (malformed === undefined) return void app(req, res);
+      const requestId = randomUUID();
+      res.setHeader('x-request-id', requestId);
+      res.setHeader('connection', 'close');
+      sendProblem(res, problems.badRequest(malformed), requestId);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // As Node's default handler: answer only if no response is under way on this socket.
+      const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+        socket.destroy();
+        return;
+      }
+      socket.end(clientErrorAnswer(err.code, randomUUID()));
+    });
+    // CONNECT asks for a tunnel; without a listener Node would drop the socket without an answer.
+    server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+      socket.end(rawProblemAnswer(problems.methodNotAllowed('POST'), randomUUID()));
+    });
     // Bounded sockets: slow uploads and idle keep-alives cannot pin connections forever.
     server.requestTimeout = 60_000;
     server.headersTimeout = 20_000;
@@ -171,4 +195,16 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     isReady,
     stop,
   };
+}
+
+/**
+ * Why a request that Node's parser let through is still not HTTP/1.x as this API speaks it: a
+ * request line without a version (HTTP/0.9) or with another one, or HTTP/1.1 without Host
+ * (RFC 9112 §3.2). Undefined when it is fine.
+ */
+export function malformedRequest(req: http.IncomingMessage): string | undefined {
+  if (req.httpVersionMajor !== 1) return 'only HTTP/1.0 and HTTP/1.1 requests are served';
+  if (req.httpVersionMinor >= 1 && req.headers.host === undefined)
+    return 'the Host header is required';
+  return undefined;
 }

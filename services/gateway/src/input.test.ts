@@ -5,6 +5,7 @@ import {
   checkServiceName,
   classifyContentType,
   isValidTraceparent,
+  MAX_JSON_DEPTH,
   newTraceparent,
   requestIdFrom,
   traceparentFrom,
@@ -75,6 +76,14 @@ describe('checkJson', () => {
     for (const bad of ['', '{', "{'a':1}", 'undefined', '{"a":1}x'])
       expect(statusOf(() => checkJson(Buffer.from(bad)))).toBe(400);
     expect(statusOf(() => checkJson(Buffer.from([0x22, 0xc3, 0x28, 0x22])))).toBe(400);
+  });
+  it(`refuses JSON nested deeper than ${MAX_JSON_DEPTH} levels; brackets in strings do not count`, () => {
+    const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(statusOf(() => checkJson(Buffer.from(nest(MAX_JSON_DEPTH))))).toBeUndefined();
+    expect(statusOf(() => checkJson(Buffer.from(nest(MAX_JSON_DEPTH + 1))))).toBe(400);
+    expect(statusOf(() => checkJson(Buffer.from(`{"a":${nest(100_000)}}`)))).toBe(400);
+    const inString = JSON.stringify({ s: `[{\\"${'['.repeat(500)}` });
+    expect(statusOf(() => checkJson(Buffer.from(inString)))).toBeUndefined();
   });
 });
 

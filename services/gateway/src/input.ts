@@ -1,5 +1,5 @@
 // Pure request checks: service names, media types, request ids, W3C traceparent, call options.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { problems } from './problems';
 
@@ -50,9 +50,36 @@ export function classifyContentType(header: string | undefined): BodyKind {
   throw problems.unsupportedType(header);
 }
 
+/**
+ * Deepest nesting of arrays/objects a JSON body may have. V8 parses any depth, but consumers may
+ * not (Python's json stops near 1000 levels, recursive validators overflow their stacks), so a
+ * body nested deeper than any real payload is refused here instead of poisoning a queue.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** True when `body` nests arrays/objects deeper than `max` (a byte scan; strings are skipped). */
+export function jsonTooDeep(body: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** A JSON body must be UTF-8 and parse; it is forwarded as the original bytes, never re-serialised. */
 export function checkJson(body: Buffer): void {
   if (!isUtf8(body)) throw problems.invalidJson('the JSON body is not valid UTF-8');
+  if (jsonTooDeep(body, MAX_JSON_DEPTH))
+    throw problems.invalidJson(`the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     JSON.parse(body.toString('utf8'));
   } catch (err) {
@@ -91,9 +118,18 @@ export function traceparentFrom(header: string | string[] | undefined): string {
   return newTraceparent();
 }
 
+/** Random bytes drawn in blocks: one getrandom call per 170 new traces, not one per request. */
+const POOL = Buffer.allocUnsafe(24 * 170);
+let poolOffset = POOL.length;
+
 export function newTraceparent(): string {
-  const ids = randomBytes(24).toString('hex');
-  return `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
+  if (poolOffset + 24 > POOL.length) {
+    randomFillSync(POOL);
+    poolOffset = 0;
+  }
+  const o = poolOffset;
+  poolOffset += 24;
+  return `00-${POOL.toString('hex', o, o + 16)}-${POOL.toString('hex', o + 16, o + 24)}-01`;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;

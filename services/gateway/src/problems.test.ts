@@ -6,7 +6,14 @@ import {
   RpcTimeoutError,
   UnroutableError,
 } from '@warren/messaging';
-import { HttpProblem, problems, sendProblem, toProblem } from './problems';
+import {
+  HttpProblem,
+  clientErrorAnswer,
+  problems,
+  rawProblemAnswer,
+  sendProblem,
+  toProblem,
+} from './problems';
 import type { ServerResponse } from 'node:http';
 
 describe('toProblem', () => {
@@ -66,4 +73,38 @@ describe('sendProblem', () => {
     });
     expect(problems.unauthorized()).toBeInstanceOf(HttpProblem);
   });
+});
+
+describe('clientErrorAnswer', () => {
+  it.each([
+    ['HPE_HEADER_OVERFLOW', 431, 'headers-too-large'],
+    ['ERR_HTTP_REQUEST_TIMEOUT', 408, 'request-timeout'],
+    ['HPE_INVALID_HEADER_TOKEN', 400, 'bad-request'],
+    [undefined, 400, 'bad-request'],
+  ])('%s -> %i problem+json on a closed connection', (code, status, slug) => {
+    const raw = clientErrorAnswer(code, 'req-12345678');
+    const [head = '', body = ''] = raw.split('\r\n\r\n');
+    const lines = head.split('\r\n');
+    expect(lines[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} \\S`));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'content-type: application/problem+json',
+        `content-length: ${Buffer.byteLength(body)}`,
+        'x-request-id: req-12345678',
+        'connection: close',
+      ]),
+    );
+    expect(JSON.parse(body)).toMatchObject({
+      type: `urn:warren:error:${slug}`,
+      status,
+      requestId: 'req-12345678',
+    });
+  });
+});
+
+it('rawProblemAnswer carries Retry-After and the problem headers', () => {
+  const raw = rawProblemAnswer(problems.methodNotAllowed('POST'), 'req-12345678');
+  expect(raw).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+  expect(raw).toContain('\r\nallow: POST\r\n');
+  expect(rawProblemAnswer(problems.queueFull('svc'), 'r')).toContain('\r\nretry-after: 1\r\n');
 });

@@ -1,5 +1,5 @@
 // The one place that maps errors to HTTP statuses: RFC 9457 problem details with requestId, type URNs, Retry-After.
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { WarrenError } from '@warren/messaging';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -203,6 +203,60 @@ export function toProblem(
     }
   }
   return problems.internal();
+}
+
+/** Problems for requests Node's HTTP parser refuses, by error code (anything else: 400). */
+const CLIENT_ERRORS: Record<string, ProblemInit> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    slug: 'headers-too-large',
+    title: 'Request header fields too large',
+    detail: 'the request headers exceed the size limit',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    slug: 'request-timeout',
+    title: 'Request timeout',
+    detail: 'the request was not received in time',
+  },
+};
+
+const MALFORMED: ProblemInit = {
+  status: 400,
+  slug: 'bad-request',
+  title: 'Bad request',
+  detail: 'malformed HTTP request',
+};
+
+/**
+ * The raw HTTP answer to a request Node's parser refused before express saw it (malformed request
+ * line or header, headers over the size limit, a request that did not arrive in time): the same
+ * problem+json as every other error, on a connection that is then closed.
+ */
+export function clientErrorAnswer(code: string | undefined, requestId: string): string {
+  const init = (code !== undefined && CLIENT_ERRORS[code]) || MALFORMED;
+  return rawProblemAnswer(new HttpProblem(init), requestId);
+}
+
+/** A problem as raw HTTP/1.1 response bytes, for sockets express never sees; closes the connection. */
+export function rawProblemAnswer(problem: HttpProblem, requestId: string): string {
+  const body = JSON.stringify({
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    requestId,
+  });
+  const headers = [
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
+    `content-type: ${PROBLEM_CONTENT_TYPE}`,
+    `content-length: ${Buffer.byteLength(body)}`,
+    `x-request-id: ${requestId}`,
+    'connection: close',
+  ];
+  if (problem.retryAfterS !== undefined) headers.push(`retry-after: ${problem.retryAfterS}`);
+  for (const [k, v] of Object.entries(problem.headers ?? {})) headers.push(`${k}: ${v}`);
+  return `${headers.join('\r\n')}\r\n\r\n${body}`;
 }
 
 /** Writes a problem response (application/problem+json) with requestId; never throws. */
