@@ -61,7 +61,9 @@ async function main() {
   const all = discover();
   const unknown = positionals.filter((n) => !all.includes(n));
   if (unknown.length) {
-    process.stderr.write(`warren: unknown service(s): ${unknown.join(', ')} (have: ${all.join(', ')})\n`);
+    process.stderr.write(
+      `warren: unknown service(s): ${unknown.join(', ')} (have: ${all.join(', ')})\n`,
+    );
     process.exit(2);
   }
   const names = positionals.length ? positionals : all;
@@ -82,16 +84,24 @@ async function main() {
   for (const name of names) {
     const main = path.join(SERVICES, name, 'dist', 'main.js');
     if (!fs.existsSync(main)) {
-      process.stderr.write(`warren: ${path.relative(ROOT, main)} is missing; run \`npm run build\`\n`);
+      process.stderr.write(
+        `warren: ${path.relative(ROOT, main)} is missing; run \`npm run build\`\n`,
+      );
       process.exit(1);
     }
     const opsPort = name === 'gateway' ? basePort : next++;
     const env = { ...process.env, AMQP_URL: amqpUrl, METRICS_PORT: String(opsPort) };
     if (name === 'gateway') env.PORT = gatewayPort;
-    const child = spawn(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const prefix = `${name.padEnd(width)} | `;
     for (const stream of [child.stdout, child.stderr]) {
-      readline.createInterface({ input: stream }).on('line', (line) => process.stdout.write(prefix + line + '\n'));
+      readline
+        .createInterface({ input: stream })
+        .on('line', (line) => process.stdout.write(prefix + line + '\n'));
     }
     // 'close' (not 'exit'): every line the child printed has been relayed.
     const closed = new Promise((r) => child.once('close', r));
