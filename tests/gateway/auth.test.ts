@@ -55,12 +55,13 @@ describe('API keys', () => {
   });
 
   it('accepts Bearer and x-api-key, keys from the env and from the file', async () => {
-    for (const headers of [
+    const variants: Record<string, string>[] = [
       { authorization: `Bearer ${KEY_A}` },
       { authorization: `bearer ${KEY_B}` },
       { 'x-api-key': KEY_A },
       { 'x-api-key': KEY_FILE },
-    ]) {
+    ];
+    for (const headers of variants) {
       const res = await post(keyed, `/v1/${queue}`, '{}', { headers });
       expect(res.status).toBe(202);
     }

@@ -1,5 +1,5 @@
 // Shared helpers for the gateway integration tests: in-process gateway, raw AMQP access, metric reads.
-import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import { Writable } from 'node:stream';
 import { DEFAULTS } from '@warren/service-kit';
 import { startGateway, type RunningGateway } from '../../services/gateway/src/gateway';
@@ -106,7 +106,7 @@ export class RawAmqp {
   }
 
   /** Waits for the next message on `queue` (acked), or fails after `timeoutMs`. */
-  async take(queue: string, timeoutMs = 5000): Promise<ConsumeMessage> {
+  async take(queue: string, timeoutMs = 5000): Promise<GetMessage> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const msg = await this.ch.get(queue, { noAck: true });

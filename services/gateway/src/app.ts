@@ -193,15 +193,18 @@ function publishHandler(deps: AppDeps): RequestHandler {
     let type: string | undefined;
     try {
       checkServiceName(service);
-      ({ wait, timeoutMs } = callModeFrom(req.query.wait, req.query.timeoutMs));
-      type = actionFrom(req.query.type, req.headers['x-warren-action']);
+      const query = req.query; // a getter that parses on every access
+      ({ wait, timeoutMs } = callModeFrom(query.wait, query.timeoutMs));
+      type = actionFrom(query.type, req.headers['x-warren-action']);
       contentType = req.headers['content-type'] as string;
       const kind = classifyContentType(contentType);
       body = await readBody(req, deps.maxBodyBytes);
       if (kind === 'json') checkJson(body);
     } catch (err) {
-      // The rest of an unread body is not worth reading: answer and close the connection.
-      if (!req.complete) res.setHeader('connection', 'close');
+      // An unread body past the limit (or of unknown size) is not worth reading: answer and close.
+      // A small one is discarded by node and the connection stays usable.
+      if (!req.complete && !(Number(req.headers['content-length']) <= deps.maxBodyBytes))
+        res.setHeader('connection', 'close');
       throw err;
     }
     if (deps.isShuttingDown()) throw problems.shuttingDown();
