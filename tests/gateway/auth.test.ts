@@ -102,6 +102,19 @@ describe('API keys', () => {
     expect(res.status).toBe(202);
   });
 
+  it('counts requests without a valid key against the client IP (key guessing is throttled)', async () => {
+    // 5 wrong-key attempts earlier in this file already used this IP's budget of 5.
+    const res = await post(keyed, `/v1/${queue}`, '{}', {
+      headers: { 'x-api-key': 'guess-0123456789abcdef' },
+    });
+    await expectProblem(res, 429);
+    // A valid key is unaffected.
+    const ok = await post(keyed, `/v1/${queue}`, '{}', {
+      headers: { authorization: `Bearer ${KEY_A}` },
+    });
+    expect(ok.status).toBe(202);
+  });
+
   it('rate-limits per client IP when the gateway is open', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {

@@ -123,19 +123,23 @@ export function createApp(deps: AppDeps): Express {
       }),
     );
 
-  // 4. /v1: API keys, then the per-key (or per-IP) rate limit.
-  if (deps.apiKeys.enabled) {
+  // 4. /v1: API keys and the rate limit. The key is checked first so the limit is per key; a
+  // request without a valid key counts against its client IP, and is refused after the limit,
+  // so guessing keys is throttled too.
+  const keys = deps.apiKeys;
+  const limited = deps.rateLimitPerMinute > 0;
+  if (keys.enabled) {
     app.use('/v1', (req: Request, res: Response, next: NextFunction) => {
-      const id = deps.apiKeys.match(presentedKey(req.headers));
-      if (id < 0) {
+      const id = keys.match(presentedKey(req.headers));
+      if (id >= 0) res.locals.keyId = id;
+      else if (!limited) {
         sendProblem(res, problems.unauthorized(), res.locals.requestId);
         return;
       }
-      res.locals.keyId = id;
       next();
     });
   }
-  if (deps.rateLimitPerMinute > 0) {
+  if (limited) {
     app.use(
       '/v1',
       rateLimit({
@@ -152,6 +156,15 @@ export function createApp(deps: AppDeps): Express {
         validate: { xForwardedForHeader: false },
       }),
     );
+    if (keys.enabled) {
+      app.use('/v1', (_req: Request, res: Response, next: NextFunction) => {
+        if (res.locals.keyId === undefined) {
+          sendProblem(res, problems.unauthorized(), res.locals.requestId);
+          return;
+        }
+        next();
+      });
+    }
   }
 
   // 5. Routes.

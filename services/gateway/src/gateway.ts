@@ -169,10 +169,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       shuttingDown = true;
       logger.info('stopping: no new connections, finishing in-flight requests');
       const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      httpServer.closeIdleConnections();
+      // Keep-alive connections close as soon as their request is answered; after the bound, all.
+      const reaper = setInterval(() => httpServer.closeIdleConnections(), 50);
       const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
       timer.unref();
       await closed;
+      clearInterval(reaper);
       clearTimeout(timer);
       await listener.close();
       await rpc.close();

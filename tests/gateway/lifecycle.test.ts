@@ -1,0 +1,71 @@
+// Gateway ops port and graceful shutdown: /healthz, /readyz, in-flight calls finish, new ones are refused.
+import { defineService, rawReply, runService, type RunningService } from '@warren/service-kit';
+import { testAmqpUrl, uniqueName } from '../support/broker';
+import {
+  RawAmqp,
+  post,
+  serviceEnv,
+  startTestGateway,
+  waitUntil,
+  type TestGateway,
+} from './helpers';
+
+const name = uniqueName('gw-life');
+let svc: RunningService;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  const url = await testAmqpUrl();
+  gw = await startTestGateway(url, { SHUTDOWN_TIMEOUT_MS: '5000' });
+  svc = await runService(
+    defineService({
+      name,
+      handler: async (body) => {
+        await new Promise((r) => setTimeout(r, 700));
+        return rawReply(body, 'text/plain');
+      },
+    }),
+    { env: serviceEnv(url), handleSignals: false },
+  );
+  await waitUntil(() => gw.registry.hasLive(name), 10_000, 'registered');
+});
+
+afterAll(async () => {
+  await svc?.stop();
+  await gw?.stop();
+  const amqp = await RawAmqp.open(await testAmqpUrl());
+  await amqp.deleteServiceQueues(name);
+  await amqp.close();
+});
+
+it('serves /healthz, /readyz and /metrics on the ops port', async () => {
+  const ops = `http://127.0.0.1:${gw.opsPort}`;
+  expect((await fetch(`${ops}/healthz`)).status).toBe(200);
+  expect((await fetch(`${ops}/readyz`)).status).toBe(200);
+  const text = await (await fetch(`${ops}/metrics`)).text();
+  for (const family of [
+    'gateway_http_requests_total',
+    'gateway_http_request_duration_seconds',
+    'gateway_published_messages_total',
+    'gateway_rpc_duration_seconds',
+    'warren_registry_instances',
+    'mq_rpc_pending_calls',
+    'mq_rpc_late_replies_total',
+  ])
+    expect(text).toContain(`# TYPE ${family} `);
+  expect(text).toMatch(/process_cpu_seconds_total\{service="gateway"\}/);
+});
+
+it('on stop, lets in-flight calls finish and refuses new work', async () => {
+  const inFlight = post(gw, `/v1/${name}?wait=true`, 'still answered', {
+    contentType: 'text/plain',
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  const stopped = gw.stop();
+  await waitUntil(() => !gw.isReady(), 2000, 'not ready while draining');
+  const res = await inFlight;
+  expect(res.status).toBe(200);
+  expect(await res.text()).toBe('still answered');
+  await stopped;
+  await expect(post(gw, `/v1/${name}`, 'late', { contentType: 'text/plain' })).rejects.toThrow();
+});
