@@ -1,0 +1,56 @@
+// Plain amqplib access for the scenarios: queue depths, reading a DLQ, cleaning up.
+import { connect, type ChannelModel, type GetMessage } from 'amqplib';
+import { DEFAULTS } from '@warren/service-kit';
+
+export class Amqp {
+  private constructor(readonly conn: ChannelModel) {}
+
+  static async open(url: string): Promise<Amqp> {
+    return new Amqp(await connect(url));
+  }
+
+  /** Ready messages in `queue` (undefined when the queue does not exist). */
+  async depth(queue: string): Promise<number | undefined> {
+    const ch = await this.conn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      const { messageCount } = await ch.checkQueue(queue);
+      await ch.close();
+      return messageCount;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Takes every message currently in `queue` (acked). */
+  async drain(queue: string): Promise<GetMessage[]> {
+    const ch = await this.conn.createChannel();
+    const out: GetMessage[] = [];
+    for (;;) {
+      const msg = await ch.get(queue, { noAck: true });
+      if (!msg) break;
+      out.push(msg);
+    }
+    await ch.close();
+    return out;
+  }
+
+  async deleteQueues(...names: string[]): Promise<void> {
+    const ch = await this.conn.createChannel();
+    ch.on('error', () => undefined);
+    for (const n of names) await ch.deleteQueue(n).catch(() => undefined);
+    await ch.close().catch(() => undefined);
+  }
+
+  /** The queues runService declares for a service with these retry delays (default: service-kit's). */
+  async deleteServiceQueues(
+    name: string,
+    retryDelaysMs: readonly number[] = DEFAULTS.retryDelaysMs,
+  ): Promise<void> {
+    await this.deleteQueues(name, `${name}.dlq`, ...retryDelaysMs.map((d) => `${name}.retry.${d}`));
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close().catch(() => undefined);
+  }
+}
