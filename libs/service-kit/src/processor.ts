@@ -11,6 +11,7 @@ import {
 import { DEFAULTS, RawReply, type HandlerContext, type ServiceDefinition } from './define';
 import { HandlerTimeoutError, PermanentError, ValidationError, errorCode } from './errors';
 import { encodeBody, type ServiceClient } from './client';
+import { Deadlines, type Deadline } from './deadlines';
 
 export interface ProcessorDeps {
   def: ServiceDefinition;
@@ -27,7 +28,8 @@ type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
 export class Processor {
   private inFlight = 0;
   private idle: (() => void)[] = [];
-  private readonly shutdown = new AbortController();
+  /** One timer for every in-flight message's time limit (and the shutdown abort). */
+  private readonly deadlines: Deadlines;
   private readonly maxAttempts: number;
   private readonly delays: readonly number[];
   private readonly timeoutMs: number;
@@ -39,6 +41,12 @@ export class Processor {
     this.maxAttempts = deps.def.maxAttempts ?? DEFAULTS.maxAttempts;
     this.delays = deps.def.retryDelaysMs ?? DEFAULTS.retryDelaysMs;
     this.timeoutMs = deps.def.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs;
+    const timeoutMs = this.timeoutMs;
+    this.deadlines = new Deadlines(timeoutMs, () => ({
+      reason: new HandlerTimeoutError(timeoutMs),
+      // The same reason AbortSignal.timeout() gives.
+      signalReason: new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+    }));
     // Label children are resolved once, not per message.
     const q = deps.queue;
     this.messages = {
@@ -81,7 +89,11 @@ export class Processor {
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
     ]);
     clearTimeout(timer);
-    if (!drained) this.shutdown.abort(new Error('shutdown drain timeout'));
+    if (!drained)
+      this.deadlines.abortAll({
+        reason: new HandlerTimeoutError(this.timeoutMs),
+        signalReason: new Error('shutdown drain timeout'),
+      });
     return drained;
   }
 
@@ -104,8 +116,8 @@ export class Processor {
     if (publishedAt !== undefined && publishedAt <= start)
       this.queueWait.observe((start - publishedAt) / 1000);
 
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = AbortSignal.any([timeout, this.shutdown.signal]);
+    // The time limit starts now; the handler's signal is only made if the handler reads it.
+    const deadline = this.deadlines.add();
     const ctx: HandlerContext = {
       get log() {
         return getLog();
@@ -114,7 +126,9 @@ export class Processor {
       traceparent,
       attempt,
       isCall,
-      signal,
+      get signal() {
+        return deadline.signal;
+      },
       body: delivery.body,
       properties,
       get services() {
@@ -124,8 +138,13 @@ export class Processor {
 
     let outcome: Outcome;
     try {
-      const input = this.decode(delivery);
-      const result = await withTimeout(this.invoke(input, ctx), timeout, this.timeoutMs);
+      let result: unknown;
+      try {
+        const input = this.decode(delivery);
+        result = await withDeadline(this.invoke(input, ctx), deadline);
+      } finally {
+        this.deadlines.remove(deadline);
+      }
       if (isCall) await this.reply(delivery, 200, encodeResult(result));
       delivery.ack();
       outcome = 'success';
@@ -284,20 +303,10 @@ function publishedAtMs(headers: MessagePropertyHeaders, timestamp: unknown): num
   return undefined;
 }
 
-function withTimeout<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
-  if (signal.aborted) return Promise.reject(new HandlerTimeoutError(timeoutMs));
+/** Settles with `work`, or rejects with the deadline's reason (a HandlerTimeoutError) if it passes first. */
+function withDeadline<T>(work: Promise<T>, deadline: Deadline): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new HandlerTimeoutError(timeoutMs));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
+    deadline.onExpire(reject);
+    work.then(resolve, reject);
   });
 }
