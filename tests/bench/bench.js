@@ -11,7 +11,8 @@
 // Knobs (env): ROUNDS 3, WARMUP 2, DURATION 8, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
 // SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 4, PROFILE 0, ONLY, AMQP_URL,
 // QUIET_BUSY 60 and QUIET_MAX 3 (wait up to 3 s before a run while the shared machine is busier),
-// BENCH_VHOST warren-bench, PEERS_DIR ../shared/peers, COMPARE_WITH <another built checkout>,
+// BENCH_VHOST warren-bench, PEERS_DIR ../shared/peers, WARREN_ROOT and COMPARE_WITH (trees made by
+// prepare-baseline.js: Warren's processes come from WARREN_ROOT, the "before" variant from COMPARE_WITH),
 // COMPARE_LABEL before. Every child is started here and stopped by its PID.
 const fs = require('node:fs');
 const os = require('node:os');
@@ -42,6 +43,8 @@ const CFG = {
   amqpBase: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
   vhost: process.env.BENCH_VHOST || 'warren-bench',
   peersDir: path.resolve(REPO, process.env.PEERS_DIR || '../shared/peers'),
+  // Where the Warren processes come from (a tree made by prepare-baseline.js for A/B runs).
+  warrenRoot: process.env.WARREN_ROOT ? path.resolve(process.env.WARREN_ROOT) : REPO,
   compareWith: process.env.COMPARE_WITH ? path.resolve(process.env.COMPARE_WITH) : null,
   compareLabel: process.env.COMPARE_LABEL || 'before',
   outDir: path.resolve(REPO, process.env.BENCH_OUT || 'docs/performance'),
@@ -149,7 +152,7 @@ function scenarios() {
     },
   ];
   const list = [
-    ...warren(REPO, '', ''),
+    ...warren(CFG.warrenRoot, '', ''),
     {
       id: 'raw-rpc',
       label: `A3n raw amqplib RPC, direct reply-to, ${CFG.connections} outstanding, noDelay (broker limit)`,
@@ -224,13 +227,16 @@ function scenarios() {
       label: 'D1 service-kit echo service drains the same queue (metrics, info logs, manual ack)',
       type: 'drain',
       consumer: 'kit',
-      root: REPO,
+      root: CFG.warrenRoot,
     },
   );
   if (CFG.compareWith) {
     const tag = ` [${CFG.compareLabel}]`;
     const suffix = `@${CFG.compareLabel}`;
-    list.splice(2, 0, ...warren(CFG.compareWith, suffix, tag));
+    // Each "before" variant runs right next to its counterpart (see roundOrder()).
+    const [wa, wr] = warren(CFG.compareWith, suffix, tag);
+    list.splice(1, 0, wa);
+    list.splice(3, 0, wr);
     list.push({
       id: `drain-kit${suffix}`,
       label: `D1 service-kit echo drain${tag}`,
@@ -505,7 +511,7 @@ async function startAndStopDeclarer() {
 
 // ---- concurrency sweep (charts) -----------------------------------------------------------------
 async function runSweep() {
-  const gw = path.join(REPO, 'services/gateway/dist/main.js');
+  const gw = path.join(CFG.warrenRoot, 'services/gateway/dist/main.js');
   if (!fs.existsSync(gw))
     return [
       {
@@ -515,7 +521,7 @@ async function runSweep() {
       },
     ];
   await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
-  const specs = [warrenEcho(REPO), warrenGateway(REPO)];
+  const specs = [warrenEcho(CFG.warrenRoot), warrenGateway(CFG.warrenRoot)];
   const children = [];
   const points = [];
   try {
@@ -563,7 +569,7 @@ async function runProfile() {
   ]) {
     await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
     const sub = path.join(dir, mode);
-    const specs = [warrenEcho(REPO), warrenGateway(REPO)].map((s) => ({
+    const specs = [warrenEcho(CFG.warrenRoot), warrenGateway(CFG.warrenRoot)].map((s) => ({
       ...s,
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(sub, s.name)}`],
     }));
@@ -608,6 +614,22 @@ async function runProfile() {
       out[mode][s.name].file = path.relative(REPO, path.join(d, files[0]));
     }
     log(`profile ${mode}: ${report.runSummary({ type: 'http' }, r)}`);
+  }
+  return out;
+}
+
+/**
+ * The order of one round: the scenario list, except that in even rounds each "before" variant runs
+ * before its counterpart instead of after it, so slow drifts of the shared machine cancel out.
+ */
+function roundOrder(list, round) {
+  const out = list.slice();
+  if (round % 2 === 1 || !CFG.compareWith) return out;
+  for (let i = 0; i + 1 < out.length; i++) {
+    if (out[i + 1].id === `${out[i].id}@${CFG.compareLabel}`) {
+      [out[i], out[i + 1]] = [out[i + 1], out[i]];
+      i++;
+    }
   }
   return out;
 }
@@ -662,7 +684,8 @@ function meta(stamp, list) {
       amqpBase: undefined,
       peersDir: path.relative(REPO, CFG.peersDir),
       outDir: path.relative(REPO, CFG.outDir),
-      compareWith: CFG.compareWith && path.relative(REPO, CFG.compareWith),
+      compareWith: CFG.compareWith,
+      warrenRoot: CFG.warrenRoot === REPO ? '.' : CFG.warrenRoot,
     },
     scenarios: list.map((s) => s.id),
     machine: {
@@ -727,7 +750,7 @@ async function main() {
   let profile;
   try {
     for (let round = 1; round <= CFG.rounds; round++) {
-      for (const sc of list) {
+      for (const sc of roundOrder(list, round)) {
         const t = Date.now();
         const quiet = await waitQuiet();
         let r;

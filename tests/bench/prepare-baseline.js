@@ -1,43 +1,74 @@
 'use strict';
-// Builds a "before" tree for an A/B run: the current working tree (services, configs) with libs/
-// taken from git revision <rev>, its own node_modules/@warren links, compiled with tsc -b.
-//   node tests/bench/prepare-baseline.js <rev> <dir>
-//   COMPARE_WITH=<dir> COMPARE_LABEL=before npm run bench
+// Builds a tree for an A/B run: services and configs from the working tree (or from another
+// prepared tree, --from), libs/ from git revision <rev> (or from the working tree: "worktree"),
+// its own node_modules/@warren links, compiled with tsc -b. Two trees made from one snapshot
+// differ only in libs/, even while other engineers keep editing services in the checkout:
+//   node tests/bench/prepare-baseline.js worktree /tmp/warren-after
+//   node tests/bench/prepare-baseline.js HEAD /tmp/warren-before --from /tmp/warren-after
+//   WARREN_ROOT=/tmp/warren-after COMPARE_WITH=/tmp/warren-before npm run bench
 // Both variants then run interleaved in the same benchmark run.
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
 const REPO = path.resolve(__dirname, '..', '..');
-const [rev, dirArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const fromIdx = args.indexOf('--from');
+const from = fromIdx >= 0 ? path.resolve(args[fromIdx + 1]) : null;
+const [rev, dirArg] = args.filter((_, i) => fromIdx < 0 || (i !== fromIdx && i !== fromIdx + 1));
 if (!rev || !dirArg) {
-  console.error('usage: node tests/bench/prepare-baseline.js <git rev for libs/> <dir>');
+  console.error(
+    'usage: node tests/bench/prepare-baseline.js <git rev | worktree> <dir> [--from <tree>]',
+  );
   process.exit(2);
 }
 const dir = path.resolve(dirArg);
 if (dir === REPO || dir.startsWith(REPO + path.sep))
-  throw new Error('the baseline tree must live outside the repository');
+  throw new Error('the tree must live outside the repository');
+
+const SKIP = new Set(['node_modules', 'dist', '.git', 'bench-results', 'coverage', '.tmp']);
+function walk(root, rel = '', out = []) {
+  for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+    if (SKIP.has(e.name) || e.name.endsWith('.tsbuildinfo')) continue;
+    const r = path.join(rel, e.name);
+    if (e.isDirectory()) walk(root, r, out);
+    else if (e.isFile()) out.push(r);
+  }
+  return out;
+}
+const worktreeFiles = () =>
+  execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
+    cwd: REPO,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter((f) => f && fs.existsSync(path.join(REPO, f)));
+const copy = (srcRoot, files) => {
+  for (const f of files) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.copyFileSync(path.join(srcRoot, f), path.join(dir, f));
+  }
+};
 
 fs.rmSync(dir, { recursive: true, force: true });
 fs.mkdirSync(dir, { recursive: true });
-const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
-  cwd: REPO,
-  encoding: 'utf8',
-})
-  .split('\0')
-  .filter(
-    (f) =>
-      f && !f.startsWith('docs/') && !f.startsWith('libs/') && fs.existsSync(path.join(REPO, f)),
+const src = from || REPO;
+const files = (from ? walk(from) : worktreeFiles()).filter(
+  (f) => !f.startsWith('docs/') && !f.startsWith('libs/'),
+);
+copy(src, files);
+if (rev === 'worktree') {
+  copy(
+    REPO,
+    worktreeFiles().filter((f) => f.startsWith('libs/')),
   );
-for (const f of files) {
-  fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-  fs.copyFileSync(path.join(REPO, f), path.join(dir, f));
+} else {
+  const tar = execFileSync('git', ['archive', '--format=tar', rev, 'libs'], {
+    cwd: REPO,
+    maxBuffer: 1 << 28,
+  });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
 }
-const tar = execFileSync('git', ['archive', '--format=tar', rev, 'libs'], {
-  cwd: REPO,
-  maxBuffer: 1 << 28,
-});
-execFileSync('tar', ['-x', '-C', dir], { input: tar });
 
 // node_modules: every package of the repository's, except the workspace links, which point into `dir`.
 const nm = path.join(dir, 'node_modules');
@@ -60,4 +91,4 @@ execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc
   cwd: dir,
   stdio: 'inherit',
 });
-console.log(`baseline tree ready: ${dir} (libs from ${rev}); run with COMPARE_WITH=${dir}`);
+console.log(`tree ready: ${dir} (libs from ${rev}${from ? `, the rest from ${from}` : ''})`);
