@@ -13,7 +13,7 @@ import {
   startServiceProc,
   waitProcessed,
 } from './support/stack';
-import { mb, recordScenario, seconds } from './support/results';
+import { duplicatesNote, mb, recordScenario, seconds } from './support/results';
 
 jest.setTimeout(150_000);
 
@@ -120,7 +120,7 @@ it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero los
       notes: [
         `Answers: ${statusSummary(stats.byStatus)}; ${refused} refused with Retry-After (429 = the broker nacked the publish because the queue was full; the client is told to retry in 1 s).`,
         `The queue never held more than ${maxDepth} ready messages (bound ${MAX_LENGTH}), so neither the broker nor the gateway buffered the excess: the gateway's RSS went from ${mb(rssBefore)} MB to ${mb(rssAfter)} MB (peak ${mb(rssPeak)} MB) while it refused ${refused} requests.`,
-        `Duplicates (${t.duplicates}): none expected without a crash.`,
+        duplicatesNote(t.duplicates),
       ],
       figures: {
         statuses: stats.byStatus,

@@ -150,7 +150,10 @@ it('restarts the broker under load: 503 + Retry-After while down, recovery < 5 s
       notes: [
         `Answers: ${statusSummary(stats.byStatus)}; while the broker was down: ${statusSummary(duringStatus)}; slowest 503 ${stats.events.length ? slowest503 : 0} ms.`,
         "Recovery is measured from the return of `rabbitmqctl start_app` to: gateway `/readyz` 200, the first `202`, the consumer `/readyz` 200 and its first processed message; the slowest of the four is the row's figure.",
-        `Duplicates (${t.duplicates}): messages the consumer had handled but whose ack died with the connection; the broker redelivered them (at-least-once). ${t.processedNotAccepted} processed ids were never answered 202 (publishes in flight when the connection dropped: answered 503, yet stored).`,
+        t.duplicates > 0
+          ? `Duplicates (${t.duplicates}): messages the consumer had handled but whose ack died with the connection; the broker redelivered them (at-least-once).`
+          : 'Duplicates: none this run; a message handled just before the connection dropped, its ack lost with it, would be redelivered and counted here (at-least-once).',
+        `${t.processedNotAccepted} processed ids were never answered 202 (a publish in flight when the connection dropped is answered 503, yet may be stored: the client retries, the consumer sees it twice).`,
       ],
       figures: {
         statuses: stats.byStatus,

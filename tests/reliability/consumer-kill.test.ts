@@ -102,7 +102,9 @@ it('SIGKILLs one of two consumers mid-load: its unacked messages go to the other
       notes: [
         `Answers: ${statusSummary(stats.byStatus)}.`,
         `The killed instance held ${victimHeld.length} delivered-but-unacked messages; the broker requeued them when its connection died and the survivor processed all ${takenOver.length} of them. Recovery = SIGKILL to the last of them done.`,
-        `Duplicates (${t.duplicates}): ${processedByBoth} messages the victim had finished (line printed) but not yet acked when it was killed, so they were redelivered and processed again: the at-least-once window between the handler's end and the ack.`,
+        t.duplicates > 0
+          ? `Duplicates (${t.duplicates}): ${processedByBoth} messages the victim had finished (line printed) but not yet acked when it was killed, so they were redelivered and processed again: the at-least-once window between the handler's end and the ack.`
+          : "Duplicates: none this run; a message the victim finished but had not yet acked when it died would be redelivered and processed twice (the at-least-once window between the handler's end and the ack).",
       ],
       figures: {
         statuses: stats.byStatus,

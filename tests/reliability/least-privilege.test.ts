@@ -19,7 +19,7 @@ import {
   startServiceProc,
   waitProcessed,
 } from './support/stack';
-import { recordScenario, seconds } from './support/results';
+import { duplicatesNote, recordScenario, seconds } from './support/results';
 
 const run = promisify(execFile);
 jest.setTimeout(150_000);
@@ -224,10 +224,11 @@ it('runs the system under per-component users with load, and the broker refuses 
       recovery: `${refused} of ${Object.keys(tries).length} refused by the broker`,
       checks,
       notes: [
-        `Users \`gateway\`, \`${own}\` and \`${other}\` with the permissions of \`infra/rabbitmq/definitions.json\` (read at run time), created with \`rabbitmqctl add_user\`/\`set_permissions\` in a throwaway vhost; the built gateway and two fixture consumers ran under them. Answers: ${statusSummary(stats.byStatus)}.`,
+        `Users \`gateway\`, \`${own}\` and \`${other}\` with the permissions of \`infra/rabbitmq/definitions.json\` (read at run time), created with \`rabbitmqctl import_definitions\` in a throwaway vhost; the built gateway and two fixture consumers ran under them. Answers: ${statusSummary(stats.byStatus)}.`,
         `Refused by the broker (AMQP 403 ACCESS_REFUSED, channel closed): ${Object.entries(tries)
           .map(([k, r]) => `${k} → ${r}`)
           .join('; ')}.`,
+        duplicatesNote(t.duplicates),
         `Known limit of RabbitMQ's model: publish permission is checked on the exchange only, so the gateway user (write on \`amq.default\`) can route a message to \`${own}.dlq\` by name (tried: ${dlqPublish}); it cannot read, purge, delete or declare it. Over HTTP the gateway refuses every dotted name (scenario 7); closing this at the broker would need a dedicated request exchange instead of the default one (a wire-format change).`,
       ],
       figures: {

@@ -61,6 +61,9 @@ function merge() {
   };
 }
 
+/** Sum of the scenarios' wall times, e.g. "4.6 minutes". */
+const minutes = (rows) =>
+  `${(rows.reduce((a, r) => a + (r.durationS || 0), 0) / 60).toFixed(1)} minutes`;
 const esc = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const num = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : esc(n));
 
@@ -79,9 +82,9 @@ function render(results) {
     'scenario fails when it is not 0. **Duplicates** = extra processings of the same id',
     '(at-least-once), explained per scenario below.',
     '',
-    `Reproduce: \`${results.command}\` (all scenarios, about 4 minutes; needs RabbitMQ on this`,
-    'machine with `rabbitmqctl`, as CI has), or one scenario:',
-    '`npm run test:reliability -- tests/reliability/<file>.test.ts`.',
+    `Reproduce: \`${results.command}\` (all scenarios: ${minutes(results.scenarios)} in the runs below; needs`,
+    'RabbitMQ on this machine with `rabbitmqctl`, as CI has), or one scenario:',
+    '`npm run test:reliability -- tests/reliability/<file>.test.ts`. CI runs it after `npm test` (`.ci/run`).',
     '',
     `Last run on ${m.cpus} CPUs, ${m.memoryGb} GB, Node ${m.node}, RabbitMQ ${m.rabbitmq} (${m.platform});`,
     'the machine is shared, so each row gives the 1-minute load average at the time it ran.',
@@ -100,7 +103,7 @@ function render(results) {
   for (const s of results.scenarios) {
     lines.push(`## ${s.id}. ${s.title}`, '');
     lines.push(
-      `\`${s.test}\` — ran ${s.ranAt.replace('T', ' ').slice(0, 19)} UTC, load average ${s.loadAverage1m}.`,
+      `\`${s.test}\` — ran ${s.ranAt.replace('T', ' ').slice(0, 19)} UTC for ${s.durationS} s, load average ${s.loadAverage1m}.`,
       '',
     );
     for (const n of s.notes) lines.push(`- ${n}`);

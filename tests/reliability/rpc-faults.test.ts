@@ -14,7 +14,7 @@ import {
   startServiceProc,
   tally,
 } from './support/stack';
-import { mb, recordScenario, seconds } from './support/results';
+import { duplicatesNote, mb, recordScenario, seconds } from './support/results';
 
 jest.setTimeout(240_000);
 
@@ -135,6 +135,7 @@ it('10k calls with timeouts and hang-ups: late replies dropped, pending back to 
         `Answers: ${statusSummary(stats.byStatus)}. "accepted" here = calls answered 200 with the service's reply; each of those was processed.`,
         `${lateReplies} late replies (answers to calls that had timed out) were dropped by the RPC client and counted in \`mq_rpc_late_replies_total\`; no 200 carried another call's body. Calls whose caller hung up were answered into closed sockets (${status499} × 499 in \`gateway_http_requests_total\`).`,
         `\`mq_rpc_pending_calls\` peaked at ${pendingPeak} and was ${pendingAfter} after the run; gateway RSS ${mb(rssWarm)} MB after 1,000 calls, ${mb(rssEnd)} MB after ${stats.sent} (peak ${mb(rssPeak)} MB).`,
+        duplicatesNote(t.duplicates),
         `Processed but not answered 200: ${t.processedNotAccepted} (timed-out and abandoned calls the service still handled; their replies were the late ones).`,
       ],
       figures: {

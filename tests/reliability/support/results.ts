@@ -33,10 +33,15 @@ export interface ScenarioRow {
 
 export interface StoredRow extends ScenarioRow {
   passed: boolean;
+  /** Wall time of the test file up to this row (start-up, load, fault, checks). */
+  durationS: number;
   test: string;
   ranAt: string;
   loadAverage1m: number;
 }
+
+/** When this module was loaded: once per test file, at its start. */
+const LOADED_AT = Date.now();
 
 /** Writes the row for the report; returns the names of the failed checks (expect it to be []). */
 export function recordScenario(row: ScenarioRow, testFile: string): string[] {
@@ -46,6 +51,7 @@ export function recordScenario(row: ScenarioRow, testFile: string): string[] {
   const stored: StoredRow = {
     ...row,
     passed: failed.length === 0,
+    durationS: Math.round((Date.now() - LOADED_AT) / 1000),
     test: path.relative(path.resolve(__dirname, '../../..'), testFile).split(path.sep).join('/'),
     ranAt: new Date().toISOString(),
     loadAverage1m: Math.round((os.loadavg()[0] ?? 0) * 10) / 10,
@@ -56,4 +62,10 @@ export function recordScenario(row: ScenarioRow, testFile: string): string[] {
 }
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/** For scenarios without a crash: duplicates would mean a redelivery nobody caused. */
+export const duplicatesNote = (n: number): string =>
+  n === 0
+    ? 'Duplicates: none (no crash, no lost connection: every processed message was acked once).'
+    : `Duplicates (${n}): unexpected without a crash; see the figures.`;
 export const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
