@@ -25,6 +25,9 @@ const HANDLER_MS = 50;
 const PREFETCH = 2;
 /** RSS growth allowed over the run (V8 heap settling, sockets, histograms), far below the refused load. */
 const RSS_GROWTH_LIMIT = 64 * 1024 * 1024;
+/** And once the pressure has lasted SETTLE_MS: refusing more must not cost more memory. */
+const SETTLE_MS = 4000;
+const RSS_FLAT_LIMIT = 16 * 1024 * 1024;
 const name = `rel-bp-${runId()}`;
 let amqp: Amqp;
 
@@ -63,11 +66,16 @@ it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero los
 
   let maxDepth = 0;
   let rssPeak = rssBefore;
+  /** Highest RSS during the first SETTLE_MS of pressure, and after (RSS saw-tooths with GC). */
+  const phasePeak = [0, 0];
+  let phase = 0;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       maxDepth = Math.max(maxDepth, (await amqp.depth(name)) ?? 0);
-      rssPeak = Math.max(rssPeak, gateway.rss());
+      const rss = gateway.rss();
+      rssPeak = Math.max(rssPeak, rss);
+      phasePeak[phase] = Math.max(phasePeak[phase] ?? 0, rss);
       await sleep(200);
     }
   })();
@@ -80,7 +88,11 @@ it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero los
     idPrefix: `r5-${runId()}`,
     request: () => ({ path: `/v1/${name}`, body }),
   });
-  await sleep(DURATION_MS);
+  // RSS once the pressure has lasted a while (buffers and heap at their working size), then at the end.
+  await sleep(SETTLE_MS);
+  const rssSettled = gateway.rss();
+  phase = 1;
+  await sleep(DURATION_MS - SETTLE_MS);
   const stats = await load.stop();
   sampling = false;
   await sampler;
@@ -101,6 +113,8 @@ it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero los
     'only 202, 429 or 503 answers (no timeouts, no 5xx other than 503)': other.length === 0,
     [`queue depth stayed ≤ x-max-length (${MAX_LENGTH})`]: maxDepth <= MAX_LENGTH,
     'gateway RSS grew < 64 MB': rssAfter - rssBefore < RSS_GROWTH_LIMIT,
+    [`gateway RSS flat under sustained refusal (highest RSS after the first ${seconds(SETTLE_MS)} < highest before + 16 MB)`]:
+      (phasePeak[1] ?? 0) - (phasePeak[0] ?? 0) < RSS_FLAT_LIMIT,
     'every 429 was a broker nack (gateway_published_messages_total{outcome="nacked"})':
       nacked === (stats.byStatus[429] ?? 0),
   };
@@ -115,18 +129,25 @@ it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero los
       processed: t.processed,
       lost: t.lost,
       duplicates: t.duplicates,
-      recovery: `RSS ${mb(rssBefore)} → ${mb(rssAfter)} MB (peak ${mb(rssPeak)})`,
+      recovery: `RSS ${mb(rssBefore)} → ${mb(rssSettled)} → ${mb(rssAfter)} MB`,
       checks,
       notes: [
         `Answers: ${statusSummary(stats.byStatus)}; ${refused} refused with Retry-After (429 = the broker nacked the publish because the queue was full; the client is told to retry in 1 s).`,
-        `The queue never held more than ${maxDepth} ready messages (bound ${MAX_LENGTH}), so neither the broker nor the gateway buffered the excess: the gateway's RSS went from ${mb(rssBefore)} MB to ${mb(rssAfter)} MB (peak ${mb(rssPeak)} MB) while it refused ${refused} requests.`,
+        `The queue never held more than ${maxDepth} ready messages (bound ${MAX_LENGTH}), so neither the broker nor the gateway buffered the excess: the gateway's RSS was ${mb(rssBefore)} MB before the load, ${mb(rssSettled)} MB after ${seconds(SETTLE_MS)} of it and ${mb(rssAfter)} MB at the end (peak ${mb(rssPeak)} MB) while it refused ${refused} requests (the recovery column: before → settled → end).`,
         duplicatesNote(t.duplicates),
       ],
       figures: {
         statuses: stats.byStatus,
         maxQueueDepth: maxDepth,
         nackedPublishes: nacked,
-        gatewayRssMb: { before: mb(rssBefore), after: mb(rssAfter), peak: mb(rssPeak) },
+        gatewayRssMb: {
+          before: mb(rssBefore),
+          settled: mb(rssSettled),
+          after: mb(rssAfter),
+          peak: mb(rssPeak),
+          highestWhileSettling: mb(phasePeak[0] ?? 0),
+          highestSettled: mb(phasePeak[1] ?? 0),
+        },
         maxLatencyMs: stats.maxLatencyMs,
         lostIds: t.lostIds,
       },

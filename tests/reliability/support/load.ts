@@ -189,7 +189,7 @@ export function startLoad(options: LoadOptions): Load {
       const wait = nextAt - Date.now();
       nextAt = Math.max(nextAt, Date.now() - 1000) + interval;
       if (wait > 0) await sleep(wait);
-      if (stopped) break;
+      if (stopped || (options.maxRequests !== undefined && seq >= options.maxRequests)) break;
       await one();
     }
   };
