@@ -8,7 +8,9 @@
 // CLUSTER_FAILURE = kill (SIGKILL to the node's VM, default) | stop (rabbitmqctl stop),
 // CLUSTER_SENDER = gateway (default) | direct (libs/messaging publisher, no gateway),
 // CLUSTER_QUEUE_TYPE (default quorum; classic shows what the test catches),
-// CLUSTER_RESULTS = path of the JSON written (default docs/scaling-results.json; '-' = none).
+// CLUSTER_RESULTS = path of the JSON written (default docs/scaling-results.json; '-' = none),
+// CLUSTER_DROP_EVERY = n: fault injection that tests the test (the consumers lose every n-th message,
+// so the run must fail).
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -108,6 +110,7 @@ async function startConsumers(url: string): Promise<void> {
       HANDLER_MS: '2',
       DRAIN_TIMEOUT_MS: '5000',
       LOG_LEVEL: 'info',
+      DROP_EVERY: process.env.CLUSTER_DROP_EVERY ?? '',
     });
     consumers.push(proc);
     opsPorts.push(metricsPort);
@@ -497,6 +500,7 @@ function commandLine(): string {
     'CLUSTER_FAILURE',
     'CLUSTER_SENDER',
     'CLUSTER_QUEUE_TYPE',
+    'CLUSTER_DROP_EVERY',
   ]
     .filter((k) => process.env[k] !== undefined)
     .map((k) => `${k}=${process.env[k]}`);

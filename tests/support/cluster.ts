@@ -39,6 +39,7 @@ export interface ClusterNode {
 }
 
 export interface QueueMembership {
+  /** Quorum queues: the leader's node; classic queues: the node the queue lives on. */
   leader: string;
   members: string[];
   online: string[];
@@ -274,10 +275,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         'leader',
         'members',
         'online',
+        'pid',
       );
       const row = rows(out).find((r) => r[0] === name);
       if (!row) return undefined;
-      return { leader: row[1] ?? '', members: nodeList(row[2]), online: nodeList(row[3]) };
+      // A classic queue has no leader: its process id (<node.N.M>) names its node.
+      const home = /<([^<>]+@[^.<>]+)\./.exec(row[4] ?? '')?.[1] ?? '';
+      return { leader: row[1] || home, members: nodeList(row[2]), online: nodeList(row[3]) };
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.stop().catch(() => n.kill())));
