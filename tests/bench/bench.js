@@ -8,8 +8,8 @@
 //   ONLY=warren-rpc,raw-rpc ROUNDS=1 node tests/bench/bench.js     # a subset (docs/performance.md untouched)
 //   node tests/bench/bench.js --report docs/performance/results-<stamp>.json   # re-render reports
 //
-// Knobs (env): ROUNDS 3, WARMUP 2, DURATION 8, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
-// SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 4, PROFILE 0, ONLY, AMQP_URL,
+// Knobs (env): ROUNDS 3, WARMUP 2, DURATION 7, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
+// SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 3, PROFILE 0, ONLY, AMQP_URL,
 // QUIET_BUSY 60 and QUIET_MAX 3 (wait up to 3 s before a run while the shared machine is busier),
 // BENCH_VHOST warren-bench, PEERS_DIR ../shared/peers, WARREN_ROOT and COMPARE_WITH (trees made by
 // prepare-baseline.js: Warren's processes come from WARREN_ROOT, the "before" variant from COMPARE_WITH),
@@ -30,13 +30,13 @@ const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def)
 const CFG = {
   rounds: num('ROUNDS', 3),
   warmup: num('WARMUP', 2),
-  duration: num('DURATION', 8),
+  duration: num('DURATION', 7),
   connections: num('CONNECTIONS', 64),
   drainN: num('DRAIN_N', 50000),
   sweep: process.env.SWEEP !== '0',
   sweepConnections: (process.env.SWEEP_CONNECTIONS || '1,4,16,64,256').split(',').map(Number),
   sweepWarmup: num('SWEEP_WARMUP', 1),
-  sweepDuration: num('SWEEP_DURATION', 4),
+  sweepDuration: num('SWEEP_DURATION', 3),
   profile: process.env.PROFILE === '1',
   only: process.env.ONLY ? process.env.ONLY.split(',').map((s) => s.trim()) : null,
   peers: process.argv.includes('--peers'),
@@ -47,6 +47,7 @@ const CFG = {
   warrenRoot: process.env.WARREN_ROOT ? path.resolve(process.env.WARREN_ROOT) : REPO,
   compareWith: process.env.COMPARE_WITH ? path.resolve(process.env.COMPARE_WITH) : null,
   compareLabel: process.env.COMPARE_LABEL || 'before',
+  compareNote: process.env.COMPARE_NOTE || '',
   outDir: path.resolve(REPO, process.env.BENCH_OUT || 'docs/performance'),
   quietBusy: num('QUIET_BUSY', 60),
   quietMax: num('QUIET_MAX', 3),
@@ -726,6 +727,11 @@ async function main() {
   const ri = process.argv.indexOf('--report');
   if (ri >= 0) {
     const saved = JSON.parse(fs.readFileSync(process.argv[ri + 1], 'utf8'));
+    // Ratios are recomputed from the raw results with the current definitions.
+    saved.ratios = report.ratios(
+      saved.results,
+      ratioDefs(saved.meta.config.compareWith, saved.meta.config.compareLabel),
+    );
     const files = await writeReports(saved, CFG.outDir, { full: true, charts: true });
     console.log(files.latest);
     return;
@@ -767,7 +773,7 @@ async function main() {
         await procs.sleep(500);
       }
     }
-    if (CFG.sweep && !CFG.only)
+    if (CFG.sweep && (!CFG.only || process.env.SWEEP === '1'))
       sweep = await runSweep().catch((e) => [
         { scenario: 'sweep', connections: 0, failed: e.message },
       ]);
@@ -800,70 +806,70 @@ async function main() {
   );
 }
 
-function ratioDefs() {
+function ratioDefs(compareWith = CFG.compareWith, compareLabel = CFG.compareLabel) {
   const defs = [...report.RATIOS];
-  if (CFG.compareWith) {
-    const s = `@${CFG.compareLabel}`;
+  if (compareWith) {
+    const s = `@${compareLabel}`;
     defs.push(
       {
         id: 'ab-async',
-        label: `Warren async now / ${CFG.compareLabel} (req/s)`,
+        label: `Warren async now / ${compareLabel} (req/s)`,
         a: 'warren-async',
         b: `warren-async${s}`,
         metric: 'throughput',
       },
       {
         id: 'ab-rpc',
-        label: `Warren RPC now / ${CFG.compareLabel} (req/s)`,
+        label: `Warren RPC now / ${compareLabel} (req/s)`,
         a: 'warren-rpc',
         b: `warren-rpc${s}`,
         metric: 'throughput',
       },
       {
         id: 'ab-rpc-p99',
-        label: `Warren RPC p99 now / ${CFG.compareLabel}`,
+        label: `Warren RPC p99 now / ${compareLabel}`,
         a: 'warren-rpc',
         b: `warren-rpc${s}`,
         metric: 'p99',
       },
       {
         id: 'ab-drain',
-        label: `service-kit drain now / ${CFG.compareLabel} (msg/s)`,
+        label: `service-kit drain now / ${compareLabel} (msg/s)`,
         a: 'drain-kit',
         b: `drain-kit${s}`,
         metric: 'throughput',
       },
       {
         id: 'ab-async-cost',
-        label: `gateway CPU per async request now / ${CFG.compareLabel}`,
+        label: `gateway CPU per async request now / ${compareLabel}`,
         a: 'warren-async',
         b: `warren-async${s}`,
         metric: 'cost:gateway',
       },
       {
         id: 'ab-rpc-cost',
-        label: `gateway CPU per RPC now / ${CFG.compareLabel}`,
+        label: `gateway CPU per RPC now / ${compareLabel}`,
         a: 'warren-rpc',
         b: `warren-rpc${s}`,
         metric: 'cost:gateway',
       },
       {
         id: 'ab-rpc-echo-cost',
-        label: `echo CPU per RPC message now / ${CFG.compareLabel}`,
+        label: `echo CPU per RPC message now / ${compareLabel}`,
         a: 'warren-rpc',
         b: `warren-rpc${s}`,
         metric: 'cost:echo',
       },
       {
         id: 'ab-async-echo-cost',
-        label: `echo CPU per async message now / ${CFG.compareLabel}`,
+        label: `echo CPU per async message now / ${compareLabel}`,
         a: 'warren-async',
         b: `warren-async${s}`,
         metric: 'cost:echo',
       },
       {
         id: 'ab-drain-cost',
-        label: `echo CPU per drained message now / ${CFG.compareLabel}`,
+        label: `echo CPU per drained message now / ${compareLabel}`,
         a: 'drain-kit',
         b: `drain-kit${s}`,
         metric: 'cost:echo',

@@ -65,6 +65,8 @@ describe('bench report', () => {
     expect(byId['rpc-vs-nest']).toBeUndefined();
     const md = ratiosTable(list);
     expect(md).toContain('| Warren async / naive gateway 202 (req/s) | 1.72 |');
+    expect(byId['async-vs-naive']!.bestValue).toBeCloseTo(6000 / 3500, 5);
+    expect(byId['rpc-p99-vs-raw']!.bestValue).toBeCloseTo(28 / 12, 5);
   });
 
   it('renders the sweep table and a chart spec', () => {

@@ -42,6 +42,9 @@ function lineSpec({ title, points, field, yTitle, yLog = false, strokeDashBy }) 
         type: 'quantitative',
         title: yTitle,
         scale: yLog ? { type: 'symlog', constant: 1 } : { zero: true },
+        ...(yLog
+          ? { axis: { values: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] } }
+          : {}),
       },
       color: {
         field: 'series',
@@ -92,8 +95,8 @@ async function renderSweepCharts(points, dir) {
   );
   const lat = [];
   for (const p of ok) {
-    lat.push({ ...p, series: `${p.scenario} p50`, v: p.p50, q: 'p50' });
-    lat.push({ ...p, series: `${p.scenario} p99`, v: p.p99, q: 'p99' });
+    lat.push({ ...p, series: p.scenario, v: p.p50, q: 'p50' });
+    lat.push({ ...p, series: p.scenario, v: p.p99, q: 'p99' });
   }
   const latSpec = lineSpec({
     title: 'Gateway latency vs concurrency (p50 and p99)',
@@ -101,6 +104,7 @@ async function renderSweepCharts(points, dir) {
     field: 'v',
     yTitle: 'latency ms (symlog scale)',
     yLog: true,
+    strokeDashBy: 'q',
   });
   written.push(
     path.basename(await renderPng(latSpec, path.join(dir, 'latency-vs-concurrency.png'))),

@@ -26,9 +26,9 @@ function scenarioList(saved) {
   return saved.scenarios.filter((s) => saved.results[s.id]);
 }
 
-function tables(saved) {
+function tables(saved, withRatios = true) {
   const parts = [];
-  parts.push('### Results', '', report.resultsTable(scenarioList(saved), saved.results), '');
+  parts.push(report.resultsTable(scenarioList(saved), saved.results), '');
   parts.push(
     "Throughput is autocannon's mean of per-second samples (HTTP), the closed-loop client's count (raw RPC), confirmed or consumed msg/s (raw publisher), " +
       'or the drain rate between 90 % and 10 % of the queue left (drain). autocannon reports latency in whole milliseconds. ' +
@@ -44,7 +44,7 @@ function tables(saved) {
       `Queue depth of \`echo\` at the end of the Warren async runs (accepted but not yet consumed): ${backlog.map((b) => fmt(b)).join(', ')} messages.`,
       '',
     );
-  if (saved.ratios && saved.ratios.length > 0)
+  if (withRatios && saved.ratios && saved.ratios.length > 0)
     parts.push('### Ratios vs targets (same run)', '', report.ratiosTable(saved.ratios), '');
   return parts.join('\n');
 }
@@ -56,7 +56,7 @@ function sweepSection(saved, chartPrefix) {
     ? `\n![Throughput vs concurrency](${chartPrefix}throughput-vs-concurrency.png)\n\n![Latency vs concurrency](${chartPrefix}latency-vs-concurrency.png)\n`
     : '';
   return [
-    '### Concurrency sweep (Warren gateway, async and RPC)',
+    '## Concurrency sweep (Warren gateway, async and RPC)',
     '',
     `One gateway and one echo process, ${c.sweepWarmup} s warm-up + ${c.sweepDuration} s measured per point, one round (the echo queue is purged between points).`,
     '',
@@ -124,7 +124,7 @@ function latestSaved(dir, pred, exceptStamp) {
 function compareSection(found) {
   if (!found) return '';
   const { saved, file } = found;
-  const label = saved.meta.config.compareLabel;
+  const { compareLabel: label, compareNote: note, compareWith, warrenRoot } = saved.meta.config;
   const ab = (saved.ratios || []).filter((r) => r.id.startsWith('ab-'));
   const ids = [
     'warren-async',
@@ -136,7 +136,9 @@ function compareSection(found) {
   ];
   const rows = saved.scenarios.filter((s) => ids.includes(s.id) && saved.results[s.id]);
   return [
-    `From \`docs/performance/${file}\` (${saved.meta.date}, \`COMPARE_WITH\` = a build of the tree before the change, labelled "${label}"): both variants ran interleaved in the same run.`,
+    `From \`docs/performance/${file}\` (${saved.meta.date}, \`${saved.meta.command}\`): "now" ran from \`${warrenRoot || '.'}\`, ` +
+      `"${label}" from \`${compareWith}\`, trees made by \`tests/bench/prepare-baseline.js\` from one snapshot that differ only in libs/. ` +
+      `Each pair ran back to back, in alternating order, in the same run. ${note}`,
     '',
     report.resultsTable(rows, saved.results),
     '',
@@ -156,6 +158,17 @@ function performanceMd(saved, profileFound, compareFound) {
      re-run the benchmark, or re-render with node tests/bench/bench.js --report <results json>. -->
 
 ${header(saved)}
+
+## Targets: ratios measured in this run
+
+${saved.ratios && saved.ratios.length ? report.ratiosTable(saved.ratios.filter((r) => !r.id.startsWith('ab-'))) : 'No ratios: scenarios missing.'}
+
+The targets are the issue's (gateway RPC >= 1.5x tuned Moleculer and >= 2.5x NestJS, p99 <= 3x raw RPC; async >= 1.5x
+the naive gateway and >= 0.9x plain express; drain >= 0.8x raw). "median / median" divides the medians of the
+rounds; the spread pairs round *i* of one scenario with round *i* of the other; "best / best" divides the least
+disturbed round of each (highest throughput, lowest p99 or CPU cost), which on this shared machine is the better
+estimate of what each can do when it has the cores. "Capacity estimate" rows compare the CPU time per request of
+the process that limits each side (on one core, capacity is about 1 / that cost).
 
 ## Method
 
@@ -194,7 +207,7 @@ much). Absolute figures move by 10-25 % between runs; compare scenarios within o
 
 ## Results
 
-${tables(saved)}
+${tables(saved, false)}
 ${sweepSection(saved, 'performance/')}
 ## Profile
 
@@ -202,7 +215,7 @@ ${profileFound ? profileSection(profileFound.saved.profile, profileFound.saved.m
 
 ## Library changes, before and after
 
-${compareFound ? compareSection(compareFound) : 'No before/after run yet: build the old tree with `node tests/bench/prepare-baseline.js <rev> <dir>` and run with `COMPARE_WITH=<dir>`.'}
+${compareFound ? compareSection(compareFound) : 'No before/after run yet (see How to reproduce).'}
 
 ## How to reproduce
 
@@ -212,13 +225,19 @@ npm run bench           # builds (tsc -b), runs everything, writes docs/performa
 npm run bench:peers     # the same plus the Moleculer and NestJS rows (npm ci in ../shared/peers if needed)
 PROFILE=1 npm run bench # adds --cpu-prof profiles of the gateway and echo (the Profile section)
 ROUNDS=1 DURATION=5 ONLY=warren-rpc,raw-rpc node tests/bench/bench.js   # a quick subset (this file untouched)
-node tests/bench/prepare-baseline.js HEAD~1 /tmp/warren-before && COMPARE_WITH=/tmp/warren-before npm run bench
+# before/after of a change in libs/: two trees from one snapshot, differing only in libs/
+node tests/bench/prepare-baseline.js worktree /tmp/warren-after
+node tests/bench/prepare-baseline.js HEAD /tmp/warren-before --from /tmp/warren-after
+WARREN_ROOT=/tmp/warren-after COMPARE_WITH=/tmp/warren-before COMPARE_NOTE='what changed' \\
+  ONLY=warren-async,warren-async@before,warren-rpc,warren-rpc@before,drain-kit,drain-kit@before node tests/bench/bench.js
 \`\`\`
 
 A broker must answer on \`AMQP_URL\` (default \`amqp://guest:guest@127.0.0.1:5672\`, loopback only) with
 \`rabbitmqctl\` on the same machine (for the vhost); when none answers, the benchmark starts \`rabbitmq-server -detached\`.
-Knobs: \`ROUNDS\` (${3}), \`WARMUP\` (2), \`DURATION\` (8), \`CONNECTIONS\` (64), \`DRAIN_N\` (50000; the issue's full
-figure is \`DRAIN_N=200000\`), \`SWEEP=0\`, \`SWEEP_CONNECTIONS\`, \`SWEEP_DURATION\`, \`ONLY\`, \`PROFILE=1\`, \`COMPARE_WITH\`.
+Knobs (defaults): \`ROUNDS\` (3), \`WARMUP\` (2), \`DURATION\` (7), \`CONNECTIONS\` (64), \`DRAIN_N\` (50000, so that the
+whole run stays under 10 minutes; the issue's figure is \`DRAIN_N=200000\`), \`SWEEP=0\`, \`SWEEP_CONNECTIONS\` (1,4,16,64,256),
+\`SWEEP_DURATION\` (3), \`ONLY\`, \`PROFILE=1\`, \`QUIET_BUSY\`/\`QUIET_MAX\` (wait up to 3 s before a run while the machine is busy),
+\`WARREN_ROOT\`, \`COMPARE_WITH\`, \`COMPARE_LABEL\`, \`COMPARE_NOTE\`, \`BENCH_OUT\`, \`PEERS_DIR\`.
 Raw data: [\`docs/performance/results-${m.stamp}.json\`](performance/results-${m.stamp}.json); child logs under
 \`bench-results/\` (not committed).
 ${Number.isFinite(st('warren-rpc')) ? '' : '\nThe Warren rows are missing from this run: the gateway was not built when it ran.\n'}`;
@@ -254,6 +273,8 @@ async function writeReports(saved, outDir, { full, charts }) {
     `# Benchmark results, ${saved.meta.stamp}`,
     '',
     header(saved),
+    '',
+    '## Results',
     '',
     tables(saved),
     sweepSection(saved, chartPrefix),

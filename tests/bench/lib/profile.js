@@ -102,6 +102,46 @@ function summarize(profile, top = 15, window = {}) {
   };
 }
 
+/** Layers that owners (packages) belong to, for a coarse "where does the time go" table. */
+const LAYERS = [
+  [
+    'HTTP framework (express, router, helmet, rate limit, body/type parsing)',
+    /^(express|router|helmet|express-rate-limit|body-parser|raw-body|finalhandler|send|on-finished|content-type|type-is|qs|path-to-regexp|depd|accepts|negotiator|mime-types|mime-db|parseurl|encodeurl|escape-html|vary|proxy-addr|forwarded|ipaddr\.js|statuses|iconv-lite|bytes|media-typer|content-disposition|cookie|fresh|range-parser|etag|merge-descriptors|utils-merge|setprototypeof|http-errors|toidentifier|inherits|safe-buffer|safer-buffer|ee-first|unpipe)$/,
+  ],
+  ['node:http (parser, server, outgoing)', /^node:_http_/],
+  [
+    'logging (pino, pino-http, redaction, sonic-boom)',
+    /^(pino|pino-http|pino-std-serializers|sonic-boom|@pinojs\/redact|fast-redact|thread-stream|on-exit-leak-free|quick-format-unescaped|atomic-sleep|safe-stable-stringify)$/,
+  ],
+  ['metrics (prom-client)', /^(prom-client|tdigest|bintrees)$/],
+  ['AMQP client (amqplib)', /^(amqplib|buffer-more-ints|url-parse|querystringify|requires-port)$/],
+  ['Warren libs (messaging, service-kit, observability)', /^@warren\//],
+  ["the service's own code", /^service /],
+  ['AbortSignal / EventTarget', /^node:(abort_controller|event_target)$/],
+  ['crypto (ids, trace ids)', /^node:crypto$/],
+  [
+    'sockets, streams, buffers, timers, events (node core)',
+    /^node:(net|streams|stream_base_commons|buffer|timers|events|process|util|dns|url|querystring|errors|validators)$/,
+  ],
+  ['garbage collection', /^GC$/],
+  ['native (syscalls, JSON, builtins)', /^(V8\/native|program \(native, not attributed\))$/],
+];
+
+/** % of busy time per layer; what no layer matches is "other". */
+function layerShares(s) {
+  const idle = (s.owners.find((o) => o.owner === 'idle') || { ms: 0 }).ms;
+  const busy = s.totalMs - idle;
+  const out = new Map();
+  for (const o of s.owners) {
+    if (o.owner === 'idle') continue;
+    const layer = (LAYERS.find(([, re]) => re.test(o.owner)) || ['other'])[0];
+    out.set(layer, (out.get(layer) || 0) + o.ms);
+  }
+  return [...out.entries()]
+    .map(([layer, ms]) => ({ layer, pct: busy > 0 ? (100 * ms) / busy : 0 }))
+    .sort((a, b) => b.pct - a.pct);
+}
+
 /** Markdown of one summary. Busy % excludes idle. */
 function summaryMarkdown(title, s) {
   const idle = (s.owners.find((o) => o.owner === 'idle') || { ms: 0 }).ms;
@@ -113,7 +153,10 @@ function summaryMarkdown(title, s) {
     `Sampled ${(s.totalMs / 1000).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s. Shares below are % of busy time.`,
     '',
   ];
-  lines.push('| where (self time) | % busy |', '|---|---|');
+  lines.push('| layer (self time) | % busy |', '|---|---|');
+  for (const l of layerShares(s))
+    if (l.pct >= 0.5) lines.push(`| ${l.layer} | ${l.pct.toFixed(1)} |`);
+  lines.push('', '| package (self time) | % busy |', '|---|---|');
   for (const o of s.owners.filter((x) => x.owner !== 'idle').slice(0, 14))
     lines.push(`| ${o.owner} | ${pb(o.ms)} |`);
   lines.push('', '| hottest functions, self time | package | % busy |', '|---|---|---|');
@@ -125,4 +168,4 @@ function summaryMarkdown(title, s) {
   return lines.join('\n');
 }
 
-module.exports = { ownerOf, summarize, summaryMarkdown };
+module.exports = { ownerOf, summarize, summaryMarkdown, layerShares };
