@@ -60,8 +60,9 @@ let cluster: Cluster | undefined;
 const consumers: Proc[] = [];
 const gateways: Proc[] = [];
 const senders: Sender[] = [];
-/** Ops ports of every process started, for the readiness check after the failover. */
+/** Ops ports of the consumers and gateways, for the readiness check after the failover. */
 const opsPorts: number[] = [];
+const gatewayOpsPorts: number[] = [];
 
 afterAll(async () => {
   for (const s of senders) await s.close().catch(() => undefined);
@@ -119,26 +120,53 @@ async function startConsumers(url: string): Promise<void> {
 }
 
 async function startSenders(url: string): Promise<void> {
-  for (let i = 1; i <= 2; i++) {
-    if (SENDER === 'direct') {
-      senders.push(await directSender(`publisher-${i}`, url, RPC_TIMEOUT_MS));
-      continue;
-    }
-    const port = await freePort();
-    const opsPort = await freePort();
-    const proc = startNode('tests/fixtures/cluster-gateway.js', {
-      AMQP_URL: url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      METRICS_PORT: String(opsPort),
-      GATEWAY_RATE_LIMIT: '0',
-      LOG_LEVEL: 'warn',
-    });
-    gateways.push(proc);
-    opsPorts.push(opsPort);
-    await waitForHttp(`http://127.0.0.1:${opsPort}/readyz`, 200, 60_000);
-    senders.push(gatewaySender(`gateway-${i}`, `http://127.0.0.1:${port}`, RPC_TIMEOUT_MS));
+  for (let i = 0; i < 2; i++) {
+    if (SENDER === 'direct')
+      senders[i] = await directSender(`publisher-${i + 1}`, url, RPC_TIMEOUT_MS);
+    else await startGateway(i, url);
   }
+}
+
+/** Starts (or restarts) gateway number i (0-based) and its HTTP sender. */
+async function startGateway(i: number, url: string): Promise<void> {
+  await gateways[i]?.stop();
+  const port = await freePort();
+  const opsPort = await freePort();
+  const proc = startNode('tests/fixtures/cluster-gateway.js', {
+    AMQP_URL: url,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    METRICS_PORT: String(opsPort),
+    GATEWAY_RATE_LIMIT: '0',
+    // info: the gateway logs nothing per request, and its connect lines name the node.
+    LOG_LEVEL: 'info',
+  });
+  gateways[i] = proc;
+  gatewayOpsPorts[i] = opsPort;
+  await waitForHttp(`http://127.0.0.1:${opsPort}/readyz`, 200, 60_000);
+  senders[i] = gatewaySender(`gateway-${i + 1}`, `http://127.0.0.1:${port}`, RPC_TIMEOUT_MS);
+}
+
+/** AMQP port of the node a process is connected to, from its last `broker (re)connected` line. */
+function connectedPort(p: Proc): number | undefined {
+  const node = p
+    .lines()
+    .filter((l) => /^broker (re)?connected$/.test(String(l.msg)))
+    .at(-1)?.node;
+  return node === undefined ? undefined : Number(String(node).split(':').pop());
+}
+
+/**
+ * Each process starts at a random node. So that every run exercises a gateway losing its node,
+ * restart the first gateway until one of them is connected to `node` (the queue leader's).
+ */
+async function putGatewayOn(node: ClusterNode, url: string): Promise<number> {
+  let restarts = 0;
+  while (!gateways.some((g) => connectedPort(g) === node.port)) {
+    if (++restarts > 12) throw new Error(`no gateway connected to ${node.name} in 12 restarts`);
+    await startGateway(0, url);
+  }
+  return restarts;
 }
 
 /** Gateway and consumer connections a node holds (by the node's AMQP port and connection name). */
@@ -189,6 +217,8 @@ test('the queue leader node dies mid-load: every accepted request is processed, 
   const before = await c.queue(QUEUE);
   expect(before).toBeDefined();
   if (QUEUE_TYPE === 'quorum') expect(before?.members).toHaveLength(3);
+  const gatewayRestarts =
+    SENDER === 'gateway' ? await putGatewayOn(c.node(before?.leader ?? ''), c.url) : 0;
 
   // CPU of each kind of process: idle first, then under steady load until the failure.
   const groups: PidGroups = {
@@ -278,7 +308,9 @@ test('the queue leader node dies mid-load: every accepted request is processed, 
   const runningEverywhere = await Promise.all(c.nodes.map((n) => c.runningNodes(n)));
   const after = await c.queue(QUEUE);
   const ready = await Promise.all(
-    opsPorts.map(async (port) => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok),
+    [...opsPorts, ...gatewayOpsPorts].map(
+      async (port) => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
+    ),
   );
 
   const results = summarize({
@@ -295,6 +327,7 @@ test('the queue leader node dies mid-load: every accepted request is processed, 
     leaderBefore,
     leaderAfter,
     timings: { bringUpMs, newLeaderMs, ctlMs, restartMs, rejoinMs, drainMs },
+    gatewayRestarts,
     idle,
     steady,
     rejoined: {
@@ -339,6 +372,8 @@ interface SummaryInput {
   timings: Record<string, number>;
   rejoined: Record<string, unknown>;
   reconnects: Record<string, number>;
+  /** Gateway restarts before the load until one gateway was on the leader's node. */
+  gatewayRestarts: number;
   /** Connections the victim node held when it failed, by kind (-1: could not be listed). */
   onVictim: { gateways: number; consumers: number };
   idle: { from: CpuSnapshot; to: CpuSnapshot };
@@ -450,6 +485,7 @@ function summarize(s: SummaryInput) {
       processGapMs,
       disturbedRequests: disturbed.length,
       connectionsOnVictim: s.onVictim,
+      gatewayRestartsToReachLeaderNode: s.gatewayRestarts,
       reconnects: s.reconnects,
     },
     async: {

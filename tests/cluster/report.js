@@ -21,6 +21,7 @@ const fmt = (x, digits = 0) =>
   Number.isFinite(x)
     ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
     : 'n/a';
+const plural = (n, one, many = `${one}s`) => `${fmt(n)} ${n === 1 ? one : many}`;
 /** Two significant digits: an estimate, not a measurement. */
 const approx = (x) => {
   if (!Number.isFinite(x) || x <= 0) return 'n/a';
@@ -68,7 +69,7 @@ function figuresTable(r) {
     ['**accepted but never processed (lost)**', `**${fmt(r.async.lost)}**`],
     [
       'processed more than once (at-least-once redeliveries)',
-      `${fmt(r.duplicates.messages)} messages, ${fmt(r.duplicates.extraDeliveries)} extra deliveries`,
+      `${plural(r.duplicates.messages, 'message')}, ${plural(r.duplicates.extraDeliveries, 'extra delivery', 'extra deliveries')}`,
     ],
     [
       'not accepted, yet processed (answer lost, message kept)',
@@ -100,7 +101,10 @@ function figuresTable(r) {
     ],
     [
       'connections on the killed node / connections lost (then re-established elsewhere)',
-      `gateways ${fmt(f.connectionsOnVictim?.gateways)} / ${fmt(f.reconnects.gateways)}, consumers ${fmt(f.connectionsOnVictim?.consumers)} / ${fmt(f.reconnects.consumers)}`,
+      `gateways ${fmt(f.connectionsOnVictim?.gateways)} / ${fmt(f.reconnects.gateways)}, consumers ${fmt(f.connectionsOnVictim?.consumers)} / ${fmt(f.reconnects.consumers)}` +
+        (f.gatewayRestartsToReachLeaderNode
+          ? ` (a gateway was restarted ${f.gatewayRestartsToReachLeaderNode}× before the load to land on that node)`
+          : ''),
     ],
     [
       'steady latency before the failure, p50 / p99',
