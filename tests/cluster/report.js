@@ -303,11 +303,9 @@ async function render(jsonFile = DEFAULT_JSON, { perfFile } = {}) {
   if (path.resolve(jsonFile) === DEFAULT_JSON && fs.existsSync(SCALING_MD)) {
     let doc = fs.readFileSync(SCALING_MD, 'utf8');
     doc = replaceBlock(doc, 'cluster-results', clusterBlock(r, jsonFile));
-    doc = replaceBlock(
-      doc,
-      'capacity',
-      capacityBlock(r, perfFile === undefined ? latestPerf() : perfFile),
-    );
+    const perf = perfFile === undefined ? latestPerf() : perfFile;
+    // A benchmark file named by the doc but absent here (not committed, or pruned): keep the block.
+    if (!perf || fs.existsSync(perf)) doc = replaceBlock(doc, 'capacity', capacityBlock(r, perf));
     out[SCALING_MD] = await formatMd(doc, SCALING_MD);
   }
   return out;
