@@ -4,15 +4,18 @@ import { ConfigError } from './errors';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** AMQP_URL: one amqp(s):// URL, or several comma-separated (cluster nodes). Shared by every process. */
+export const amqpUrlSchema = z
+  .string()
+  .default('amqp://guest:guest@127.0.0.1:5672')
+  .refine(
+    (v) =>
+      v.split(',').every((u) => /^amqps?:\/\/[^\s]+$/.test(u.trim()) && URL.canParse(u.trim())),
+    'must be an amqp:// or amqps:// URL, or several separated by commas',
+  );
+
 export const serviceEnvSchema = z.object({
-  AMQP_URL: z
-    .string()
-    .default('amqp://guest:guest@127.0.0.1:5672')
-    .refine(
-      (v) =>
-        v.split(',').every((u) => /^amqps?:\/\/[^\s]+$/.test(u.trim()) && URL.canParse(u.trim())),
-      'must be an amqp:// or amqps:// URL, or several separated by commas',
-    ),
+  AMQP_URL: amqpUrlSchema,
   METRICS_PORT: int(0, 65535).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PREFETCH: int(1, 65535).optional(),

@@ -17,7 +17,13 @@ export {
   ConfigError,
   errorCode,
 } from './errors';
-export { parseServiceConfig, parseEnv, serviceEnvSchema, type ServiceConfig } from './config';
+export {
+  parseServiceConfig,
+  parseEnv,
+  serviceEnvSchema,
+  amqpUrlSchema,
+  type ServiceConfig,
+} from './config';
 export { runService, main, type RunOptions, type RunningService } from './run';
 export type { ServiceClient, CallOptions } from './client';
 export type { Heartbeat } from './heartbeat';

@@ -247,7 +247,7 @@ function publishHandler(deps: AppDeps): RequestHandler {
         await publisher.send(service, body, options);
       } catch (err) {
         recorder.publish(service, publishOutcome(err));
-        throw toProblem(err, { service });
+        throw toProblem(err, { service, live: deps.registry.hasLive(service) });
       }
       recorder.publish(service, 'confirmed');
       // requestId is validated to [A-Za-z0-9._:-]: no JSON escaping needed.
@@ -282,7 +282,7 @@ function publishHandler(deps: AppDeps): RequestHandler {
         elapsed(),
         timedOut || outcome === 'nacked',
       );
-      throw toProblem(err, { service, timeoutMs });
+      throw toProblem(err, { service, timeoutMs, live: deps.registry.hasLive(service) });
     }
     recorder.publish(service, 'confirmed');
     recorder.rpcDone(service, reply.status < 400 ? 'ok' : 'error', elapsed(), true);

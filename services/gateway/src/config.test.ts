@@ -75,3 +75,9 @@ describe('parseKeys', () => {
     expect(parseKeys(' a ,b\n# c\r\n\nd')).toEqual(['a', 'b', 'd']);
   });
 });
+
+test('AMQP_URL may list several cluster nodes, as the libs accept', () => {
+  const c = parseGatewayConfig({ AMQP_URL: 'amqp://u:p@a:5672,amqp://u:p@b:5672' });
+  expect(c.amqpUrl).toBe('amqp://u:p@a:5672,amqp://u:p@b:5672');
+  expect(() => parseGatewayConfig({ AMQP_URL: 'amqp://a,http://b' })).toThrow(/AMQP_URL/);
+});

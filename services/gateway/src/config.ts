@@ -1,7 +1,7 @@
 // Gateway configuration: environment -> typed config, parsed once at start (one-line ConfigError on bad input).
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, parseEnv } from '@warren/service-kit';
+import { ConfigError, amqpUrlSchema, parseEnv } from '@warren/service-kit';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -18,13 +18,7 @@ export function parseSize(text: string): number | undefined {
 const MAX_BODY_CAP = 64 * 1024 ** 2;
 
 export const gatewayEnvSchema = z.object({
-  AMQP_URL: z
-    .string()
-    .default('amqp://guest:guest@127.0.0.1:5672')
-    .refine(
-      (v) => /^amqps?:\/\/[^\s]+$/.test(v) && URL.canParse(v),
-      'must be an amqp:// or amqps:// URL',
-    ),
+  AMQP_URL: amqpUrlSchema,
   PORT: int(0, 65535).default(3000),
   METRICS_PORT: int(0, 65535).default(9400),
   HOST: z.string().min(1).default('0.0.0.0'),

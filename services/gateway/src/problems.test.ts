@@ -108,3 +108,11 @@ it('rawProblemAnswer carries Retry-After and the problem headers', () => {
   expect(raw).toContain('\r\nallow: POST\r\n');
   expect(rawProblemAnswer(problems.queueFull('svc'), 'r')).toContain('\r\nretry-after: 1\r\n');
 });
+
+test('an unroutable publish is 404 for an unknown service but 503 for one with live instances', () => {
+  const err = new UnroutableError('echo');
+  expect(toProblem(err, { service: 'echo' }).status).toBe(404);
+  const live = toProblem(err, { service: 'echo', live: true });
+  expect(live.status).toBe(503);
+  expect(live.retryAfterS).toBeGreaterThan(0);
+});

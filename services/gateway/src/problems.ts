@@ -172,14 +172,20 @@ export const problems = {
  */
 export function toProblem(
   err: unknown,
-  ctx: { service?: string; timeoutMs?: number } = {},
+  ctx: { service?: string; timeoutMs?: number; live?: boolean } = {},
 ): HttpProblem {
   if (err instanceof HttpProblem) return err;
   const service = ctx.service ?? '?';
   if (err instanceof WarrenError) {
     switch (err.code) {
       case 'UNROUTABLE':
-        return problems.unknownService(service);
+        // A service with live instances whose queue cannot be reached (its cluster node is down):
+        // temporary, unlike a name nobody serves.
+        return ctx.live
+          ? problems.brokerUnavailable(
+              `the queue of "${service}" is not reachable right now; retry later`,
+            )
+          : problems.unknownService(service);
       case 'PUBLISH_NACKED':
         return problems.queueFull(service);
       case 'RPC_TIMEOUT':
