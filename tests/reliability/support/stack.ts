@@ -50,6 +50,27 @@ export function metricSum(text: string, name: string, labels: Record<string, str
   return sum;
 }
 
+/**
+ * Starts a process on fresh free ports and waits for its /readyz; if it lost a port race (another
+ * process took the port between freePort() and listen), tries again with new ports.
+ */
+async function startOnFreePorts<T extends { proc: Proc; opsPort: number }>(
+  start: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const s = await start();
+    const exited = s.proc.exited.then(() => 'exited' as const);
+    const ready = waitForHttp(`http://127.0.0.1:${s.opsPort}/readyz`, 200, 30_000).then(
+      () => 'ready' as const,
+    );
+    // When the process exits first, the poll's later timeout is of no interest.
+    ready.catch(() => undefined);
+    if ((await Promise.race([ready, exited])) === 'ready') return s;
+    if (attempt >= 3 || !/EADDRINUSE/.test(s.proc.output()))
+      throw new Error(`process exited before ready:\n${s.proc.output().slice(-2000)}`);
+  }
+}
+
 interface Ops {
   opsPort: number;
   readyz(): Promise<number>;
@@ -77,24 +98,24 @@ export async function startGatewayProc(
   amqpUrl: string,
   env: Record<string, string> = {},
 ): Promise<GatewayProc> {
-  const port = await freePort();
-  const opsPort = await freePort();
-  const proc = startNode('services/gateway/dist/main.js', {
-    AMQP_URL: amqpUrl,
-    PORT: String(port),
-    METRICS_PORT: String(opsPort),
-    HOST: '127.0.0.1',
-    // One access-log line per request would cost more CPU than the requests themselves.
-    LOG_LEVEL: 'warn',
-    // The load runs from one IP; the per-client rate limit is not what these scenarios test.
-    GATEWAY_RATE_LIMIT: '0',
-    GATEWAY_REGISTRY_GRACE_MS: '0',
-    AMQP_CONNECT_RETRIES: '5',
-    ...env,
+  return startOnFreePorts(async () => {
+    const port = await freePort();
+    const opsPort = await freePort();
+    const proc = startNode('services/gateway/dist/main.js', {
+      AMQP_URL: amqpUrl,
+      PORT: String(port),
+      METRICS_PORT: String(opsPort),
+      HOST: '127.0.0.1',
+      // One access-log line per request would cost more CPU than the requests themselves.
+      LOG_LEVEL: 'warn',
+      // The load runs from one IP; the per-client rate limit is not what these scenarios test.
+      GATEWAY_RATE_LIMIT: '0',
+      GATEWAY_REGISTRY_GRACE_MS: '0',
+      AMQP_CONNECT_RETRIES: '5',
+      ...env,
+    });
+    return { proc, port, baseUrl: `http://127.0.0.1:${port}`, ...ops(proc, opsPort) };
   });
-  const g = { proc, port, baseUrl: `http://127.0.0.1:${port}`, ...ops(proc, opsPort) };
-  await waitForHttp(`http://127.0.0.1:${opsPort}/readyz`, 200, 30_000);
-  return g;
 }
 
 export interface ServiceProc extends Ops {
@@ -112,20 +133,20 @@ export async function startServiceProc(
   instance: string,
   env: Record<string, string> = {},
 ): Promise<ServiceProc> {
-  const opsPort = await freePort();
-  const proc = startNode('tests/fixtures/reliability-service.js', {
-    AMQP_URL: amqpUrl,
-    SERVICE_NAME: name,
-    INSTANCE: instance,
-    METRICS_PORT: String(opsPort),
-    LOG_LEVEL: 'warn',
-    HEARTBEAT_INTERVAL_MS: '1000',
-    AMQP_CONNECT_RETRIES: '5',
-    ...env,
+  return startOnFreePorts(async () => {
+    const opsPort = await freePort();
+    const proc = startNode('tests/fixtures/reliability-service.js', {
+      AMQP_URL: amqpUrl,
+      SERVICE_NAME: name,
+      INSTANCE: instance,
+      METRICS_PORT: String(opsPort),
+      LOG_LEVEL: 'warn',
+      HEARTBEAT_INTERVAL_MS: '1000',
+      AMQP_CONNECT_RETRIES: '5',
+      ...env,
+    });
+    return { proc, instance, ...ops(proc, opsPort) };
   });
-  const s = { proc, instance, ...ops(proc, opsPort) };
-  await waitForHttp(`http://127.0.0.1:${opsPort}/readyz`, 200, 30_000);
-  return s;
 }
 
 export interface Processed {
