@@ -412,6 +412,31 @@ function zodRange(root) {
 }
 
 /**
+ * Kubernetes: infra/k8s/<name>.yaml modeled on echo.yaml (Deployment, PDB, ScaledObject, ...) and
+ * the kustomization's resources and images entries. Returns path -> new text.
+ */
+function addK8sService(root, name, description) {
+  const dir = path.join(root, 'infra/k8s');
+  const template = fs.readFileSync(path.join(dir, 'echo.yaml'), 'utf8');
+  const lines = template.replace(/\becho\b/g, name).split('\n');
+  lines[0] = `# ${name}: ${description}`;
+  const kustomizationPath = path.join(dir, 'kustomization.yaml');
+  const k = fs.readFileSync(kustomizationPath, 'utf8').split('\n');
+  let last = -1;
+  k.forEach((line, i) => {
+    if (/^ {2}- [a-z0-9-]+\.yaml$/.test(line)) last = i;
+  });
+  if (last < 0) throw new Error('kustomization.yaml has no resources list');
+  k.splice(last + 1, 0, `  - ${name}.yaml`);
+  while (k.length && k[k.length - 1] === '') k.pop();
+  k.push(`  - name: warren-${name}`, '    newTag: dev', '');
+  return new Map([
+    [path.join(dir, `${name}.yaml`), lines.join('\n')],
+    [kustomizationPath, k.join('\n')],
+  ]);
+}
+
+/**
  * Creates the service. Everything is checked and computed first; files are written only when all
  * steps can succeed. Resolves with what was done and any warnings (a file absent, npm skipped).
  */
@@ -451,6 +476,14 @@ async function generate(name, options = {}) {
       warnings.push(
         `infra/rabbitmq/definitions.json not changed: ${err.message}; add a "${name}" user by hand`,
       );
+    }
+  }
+
+  if (fs.existsSync(path.join(root, 'infra/k8s/echo.yaml'))) {
+    try {
+      for (const [file, text] of addK8sService(root, name, description)) writes.set(file, text);
+    } catch (err) {
+      warnings.push(`infra/k8s not changed: ${err.message}; add a "${name}" manifest by hand`);
     }
   }
 
@@ -541,6 +574,7 @@ module.exports = {
   serviceFiles,
   addTsconfigReference,
   addComposeService,
+  addK8sService,
   addRabbitUser,
   generate,
   UsageError,

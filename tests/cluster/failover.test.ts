@@ -132,7 +132,7 @@ async function startGateway(i: number, url: string): Promise<void> {
   await gateways[i]?.stop();
   const port = await freePort();
   const opsPort = await freePort();
-  const proc = startNode('tests/fixtures/cluster-gateway.js', {
+  const proc = startNode('services/gateway/dist/main.js', {
     AMQP_URL: url,
     PORT: String(port),
     HOST: '127.0.0.1',

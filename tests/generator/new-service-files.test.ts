@@ -9,6 +9,7 @@ interface Generator {
   addTsconfigReference(text: string, name: string): string;
   addComposeService(text: string, name: string): { text: string; block: string };
   addRabbitUser(text: string, name: string): string;
+  addK8sService(root: string, name: string, description: string): Map<string, string>;
   generate(
     name: string,
     options: { root: string; install: boolean; log: (line: string) => void; description?: string },
@@ -235,4 +236,24 @@ describe('new-service: generate', () => {
       METRICS_PORT: '9400',
     });
   });
+});
+
+test('Kubernetes: a manifest modeled on echo.yaml and the kustomization entries', () => {
+  const out = gen.addK8sService(ROOT, 'invoice', 'Bills things');
+  const manifest = out.get(path.join(ROOT, 'infra/k8s/invoice.yaml')) ?? '';
+  expect(manifest.split('\n')[0]).toBe('# invoice: Bills things');
+  expect(manifest).not.toMatch(/\becho\b/);
+  const docs = YAML.parseAllDocuments(manifest).map(
+    (d) => d.toJS() as { kind: string; metadata: { name: string } },
+  );
+  expect(docs.map((d) => d.kind)).toEqual(
+    expect.arrayContaining(['Deployment', 'PodDisruptionBudget', 'ScaledObject']),
+  );
+  for (const d of docs) expect(d.metadata.name).toBe('invoice');
+  const k = YAML.parse(out.get(path.join(ROOT, 'infra/k8s/kustomization.yaml')) ?? '') as {
+    resources: string[];
+    images: { name: string }[];
+  };
+  expect(k.resources).toContain('invoice.yaml');
+  expect(k.images.map((i) => i.name)).toContain('warren-invoice');
 });
