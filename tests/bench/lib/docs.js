@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const report = require('./report');
-const { summaryMarkdown } = require('./profile');
+const { summaryMarkdown, layerShares } = require('./profile');
 const { renderSweepCharts } = require('./charts');
 
 const { fmt } = report;
@@ -147,6 +147,65 @@ function compareSection(found) {
   ].join('\n');
 }
 
+/** "What limits Warren here": the figures behind the gaps, all read from the saved results. */
+function findingsSection(saved, profileFound) {
+  const res = saved.results;
+  const med = (id, f) => report.median((res[id] || []).filter((r) => !r.failed).map(f));
+  const cost = (id, proc) => med(id, (r) => report.costOf(r)[proc]);
+  const cpu = (id, proc) => med(id, (r) => (r.cpu || {})[proc]);
+  const rows = [
+    ['Warren gateway, async', 'warren-async', 'gateway'],
+    ['Warren gateway, RPC', 'warren-rpc', 'gateway'],
+    ['naive express gateway, 202', 'gw-202', 'naive-gateway'],
+    ['naive express gateway, RPC', 'gw-rpc', 'naive-gateway'],
+    ['plain express + json, no broker', 'http-plain', 'naive-gateway'],
+    ['Moleculer gateway (moleculer-web), RPC', 'moleculer-tuned', 'gateway'],
+    ['NestJS HTTP app, RPC', 'nest', 'http-app'],
+    ['echo service (service-kit), RPC', 'warren-rpc', 'echo'],
+    ['echo service, drain', 'drain-kit', 'echo'],
+    ['raw amqplib consumer, drain', 'drain-raw', 'raw-consumer'],
+  ].filter(([, id]) => res[id]);
+  const parts = [
+    'In every gateway scenario the HTTP-facing process needs the most CPU per request, so it sets the capacity;',
+    'the broker has room (the raw RPC row shows what it does here). On this shared machine no process gets a full',
+    'core, so the last column, 10^6 / (CPU µs per request), is what one core of its own would give. Medians:',
+    '',
+    '| process | CPU µs per request | % of a core used | requests/s on one core (estimate) |',
+    '|---|---|---|---|',
+    ...rows.map(
+      ([name, id, proc]) =>
+        `| ${name} | ${fmt(cost(id, proc))} | ${fmt(cpu(id, proc))} | ${fmt(1e6 / cost(id, proc))} |`,
+    ),
+    '',
+  ];
+  const p = profileFound && profileFound.saved.profile;
+  if (p && !p.failed) {
+    const layers = (mode, proc) => {
+      const sm = p[mode] && p[mode][proc];
+      return sm && !sm.failed ? layerShares(sm) : [];
+    };
+    const pick = (ls, re) => ls.filter((l) => re.test(l.layer)).reduce((a, l) => a + l.pct, 0);
+    for (const mode of ['async', 'rpc']) {
+      const g = layers(mode, 'gateway');
+      if (g.length === 0) continue;
+      parts.push(
+        `- Gateway, ${mode}: logging ${pick(g, /^logging/).toFixed(0)} %, the express stack ${pick(g, /^HTTP framework/).toFixed(0)} % ` +
+          `and node:http ${pick(g, /^node:http/).toFixed(0)} % of its busy time (self time), garbage collection ${pick(g, /^garbage/).toFixed(0)} %, ` +
+          `the AMQP client ${pick(g, /^AMQP/).toFixed(0)} %, Warren's libraries ${pick(g, /^Warren libs/).toFixed(0)} %, metrics ${pick(g, /^metrics/).toFixed(0)} %.`,
+      );
+    }
+    const e = layers('rpc', 'echo');
+    if (e.length)
+      parts.push(
+        `- Echo, RPC: the AMQP client ${pick(e, /^AMQP/).toFixed(0)} %, node core (sockets, buffers, streams) ${pick(e, /^sockets/).toFixed(0)} %, ` +
+          `native ${pick(e, /^native/).toFixed(0)} %, Warren's libraries ${pick(e, /^Warren libs/).toFixed(0)} %, metrics ${pick(e, /^metrics/).toFixed(0)} %, ` +
+          `AbortSignal/EventTarget ${pick(e, /^AbortSignal/).toFixed(0)} %.`,
+      );
+    parts.push('');
+  }
+  return parts.join('\n');
+}
+
 function performanceMd(saved, profileFound, compareFound) {
   const m = saved.meta;
   const c = m.config;
@@ -209,6 +268,9 @@ much). Absolute figures move by 10-25 % between runs; compare scenarios within o
 
 ${tables(saved, false)}
 ${sweepSection(saved, 'performance/')}
+## What limits Warren here
+
+${findingsSection(saved, profileFound)}
 ## Profile
 
 ${profileFound ? profileSection(profileFound.saved.profile, profileFound.saved.meta.stamp === m.stamp ? undefined : profileFound.saved.meta.stamp) : 'No profile yet: run with `PROFILE=1`.'}
