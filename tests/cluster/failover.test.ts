@@ -12,13 +12,20 @@
 // CLUSTER_DROP_EVERY = n: fault injection that tests the test (the consumers lose every n-th message,
 // so the run must fail).
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { startCluster, type Cluster, type ClusterNode } from '../support/cluster';
-import { ROOT, eventually, startNode, stopAll, waitForHttp, type Proc } from '../support/processes';
+import {
+  ROOT,
+  eventually,
+  freePort,
+  startNode,
+  stopAll,
+  waitForHttp,
+  type Proc,
+} from '../support/processes';
 import {
   countBy,
   cpuPercent,
@@ -69,17 +76,6 @@ afterAll(async () => {
   await stopAll();
   await cluster?.stop();
 }, 120_000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** `processed <id>` log lines of the consumers: id -> times (epoch ms) it was handled. */
 function processedLog(): Map<string, number[]> {

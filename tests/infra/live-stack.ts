@@ -5,28 +5,15 @@
 // for ports, paths, targets and intervals (see rewritePrometheusConfig).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { testAmqpUrl } from '../support/broker';
-import { startNode, waitForHttp, type Proc } from '../support/processes';
+import { freePort, sleep, startNode, waitForHttp, type Proc } from '../support/processes';
 import { createVhost, type TestVhost } from '../support/vhost';
 import { PROMETHEUS_CONFIG, findPrometheusTool, loadRuleFile, ruleFiles } from './promql';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A port that was free a moment ago (bind :0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { sleep, freePort } from '../support/processes';
 
 // ---------------------------------------------------------------- Prometheus config
 

@@ -5,11 +5,10 @@
 // messages go back to the queue) and the process is gone well inside the grace period the manifests
 // set (DRAIN_TIMEOUT_MS + 5 s, checked in manifests.test.ts); while it drains, liveness stays 200 (so
 // the kubelet does not restart it mid-drain) and readiness is 503.
-import net from 'node:net';
 import type { ChannelModel } from 'amqplib';
 import { Broker, Publisher } from '@warren/messaging';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually, startNode, stopAll } from '../support/processes';
+import { eventually, freePort, startNode, stopAll } from '../support/processes';
 import { memoryLogger, rawConnection } from '../messaging/helpers';
 
 /** The margin manifests.test.ts requires between DRAIN_TIMEOUT_MS and the grace period. */
@@ -38,17 +37,6 @@ afterAll(async () => {
   await publisher.close();
   await broker.close();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function depth(queue: string): Promise<number> {
   const ch = await raw.createChannel();
