@@ -2,22 +2,9 @@
 // fixture consumer (tests/fixtures/reliability-service.js), on fixed free ports, plus what the
 // scenarios read back from them: /readyz, /metrics, RSS, and the `processed <id>` lines.
 import fs from 'node:fs';
-import net from 'node:net';
-import { startNode, waitForHttp, type Proc } from '../../support/processes';
+import { freePort, sleep, startNode, waitForHttp, type Proc } from '../../support/processes';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A port that was free a moment ago (bind :0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, sleep };
 
 async function status(url: string): Promise<number> {
   try {
