@@ -227,7 +227,14 @@ describe('npm run new-service (end to end)', () => {
       expect(invalid.status).toBe(400);
       expect(invalid.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 
-      const services = await (await fetch(`${api}/v1/services`)).text();
+      // The registry learns of the service from its heartbeats: poll instead of racing the first one.
+      let services = '';
+      await eventually(
+        async () =>
+          (services = await (await fetch(`${api}/v1/services`)).text()).includes(`"${name}"`),
+        15_000,
+        `${name} in /v1/services`,
+      );
       expect(services).toContain(`"${name}"`);
       const sd = (await (await fetch(`${api}/sd/prometheus`)).json()) as {
         labels: Record<string, string>;

@@ -30,6 +30,9 @@ export interface AnnouncerOptions {
   beat: Omit<Heartbeat, 'state' | 'pid' | 'host'>;
 }
 
+/** Extra beats after each (re)connect, before the regular interval takes over. */
+const EARLY_BEATS_MS = [500, 1500];
+
 export class HeartbeatAnnouncer implements Attachment {
   readonly name = 'heartbeat';
   private timer: NodeJS.Timeout | undefined;
@@ -49,8 +52,10 @@ export class HeartbeatAnnouncer implements Attachment {
     const ch = await connection.createChannel();
     await ch.assertExchange(HEARTBEAT_EXCHANGE, 'fanout', { durable: true });
     await ch.close();
-    // Announce at once after every (re)connect, not only on the next tick.
+    // Announce at once after every (re)connect, and twice more soon after: a gateway that starts
+    // (or reconnects) at the same moment may not have bound its registry queue for the first beat.
     setImmediate(() => void this.send('up'));
+    for (const ms of EARLY_BEATS_MS) setTimeout(() => void this.send('up'), ms).unref();
   }
 
   detach(): void {}
