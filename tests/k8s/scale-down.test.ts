@@ -5,45 +5,15 @@
 // messages go back to the queue) and the process is gone well inside the grace period the manifests
 // set (DRAIN_TIMEOUT_MS + 5 s, checked in manifests.test.ts); while it drains, liveness stays 200 (so
 // the kubelet does not restart it mid-drain) and readiness is 503.
-import type { ChannelModel } from 'amqplib';
-import { Broker, Publisher } from '@warren/messaging';
-import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually, freePort, startNode, stopAll } from '../support/processes';
-import { memoryLogger, rawConnection } from '../messaging/helpers';
+import { uniqueName } from '../support/broker';
+import { eventually, freePort, startNode } from '../support/processes';
+import { useTestBroker } from '../messaging/helpers';
 
 /** The margin manifests.test.ts requires between DRAIN_TIMEOUT_MS and the grace period. */
 const GRACE_MARGIN_MS = 5000;
 const DRAIN_TIMEOUT_MS = 1000;
 
-let url: string;
-let raw: ChannelModel;
-let broker: Broker;
-let publisher: Publisher;
-const queues: string[] = [];
-
-beforeAll(async () => {
-  url = await testAmqpUrl();
-  raw = await rawConnection(url);
-  const { logger } = memoryLogger();
-  broker = await Broker.connect({ url, logger, connectionName: 'scale-down.test' });
-  publisher = await Publisher.create(broker, { logger });
-});
-
-afterAll(async () => {
-  await stopAll();
-  const ch = await raw.createChannel();
-  for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
-  await raw.close();
-  await publisher.close();
-  await broker.close();
-});
-
-async function depth(queue: string): Promise<number> {
-  const ch = await raw.createChannel();
-  const { messageCount } = await ch.checkQueue(queue);
-  await ch.close();
-  return messageCount;
-}
+const mq = useTestBroker('scale-down.test');
 
 const status = (port: number, path: string) =>
   fetch(`http://127.0.0.1:${port}${path}`).then(
@@ -53,10 +23,10 @@ const status = (port: number, path: string) =>
 
 test('SIGTERM with work longer than DRAIN_TIMEOUT_MS: live while draining, exits in time, nothing lost', async () => {
   const name = uniqueName('scaledown');
-  queues.push(name, `${name}.dlq`, ...[1000, 4000, 16000, 60000].map((d) => `${name}.retry.${d}`));
+  mq.cleanup(name, `${name}.dlq`, ...[1000, 4000, 16000, 60000].map((d) => `${name}.retry.${d}`));
   const ops = await freePort();
   const proc = startNode('tests/fixtures/slow-service.js', {
-    AMQP_URL: url,
+    AMQP_URL: mq.url(),
     SERVICE_NAME: name,
     METRICS_PORT: String(ops),
     QUEUE_TYPE: 'quorum',
@@ -67,11 +37,11 @@ test('SIGTERM with work longer than DRAIN_TIMEOUT_MS: live while draining, exits
   await proc.waitFor(/service ready/);
   await Promise.all(
     Array.from({ length: 8 }, (_, i) =>
-      publisher.send(name, Buffer.from('x'), { messageId: `s${i}`, persistent: true }),
+      mq.publisher().send(name, Buffer.from('x'), { messageId: `s${i}`, persistent: true }),
     ),
   );
   // Four messages in the handler (prefetch 4), four waiting in the queue.
-  await eventually(async () => (await depth(name)) === 4, 10_000, 'four messages in flight');
+  await eventually(async () => (await mq.depth(name)) === 4, 10_000, 'four messages in flight');
 
   const sent = Date.now();
   proc.child.kill('SIGTERM');
@@ -86,5 +56,5 @@ test('SIGTERM with work longer than DRAIN_TIMEOUT_MS: live while draining, exits
   expect(tookMs).toBeLessThan(DRAIN_TIMEOUT_MS + GRACE_MARGIN_MS);
   // None finished (4 s of work against a 1 s drain), and all eight are back in the queue.
   expect(proc.output()).not.toMatch(/done s\d/);
-  await eventually(async () => (await depth(name)) === 8, 10_000, 'all eight messages queued');
+  await eventually(async () => (await mq.depth(name)) === 8, 10_000, 'all eight messages queued');
 });

@@ -3,8 +3,7 @@
 // nacks what does not fit, the gateway answers 429 + Retry-After, the queue stays at its bound and
 // the gateway's memory does not grow with the refused load; everything accepted is processed.
 import { testAmqpUrl } from '../support/broker';
-import { stopAll } from '../support/processes';
-import { Amqp } from './support/amqp';
+import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
 import {
   metricSum,
@@ -30,17 +29,7 @@ const SETTLE_MS = 4000;
 /** A refused request is answered at once: nothing waits in the gateway for room in the queue. */
 const ANSWER_LIMIT_MS = 3000;
 const name = `rel-bp-${runId()}`;
-let amqp: Amqp;
-
-beforeAll(async () => {
-  amqp = await Amqp.open(await testAmqpUrl());
-});
-
-afterAll(async () => {
-  await stopAll();
-  await amqp.deleteServiceQueues(name);
-  await amqp.close();
-});
+const amqp = scenarioBroker(name);
 
 it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero lost', async () => {
   const url = await testAmqpUrl();
@@ -73,7 +62,7 @@ it('bounds the queue: 429 + Retry-After when full, gateway memory flat, zero los
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      maxDepth = Math.max(maxDepth, (await amqp.depth(name)) ?? 0);
+      maxDepth = Math.max(maxDepth, (await amqp().depth(name)) ?? 0);
       const rss = gateway.rss();
       rssPeak = Math.max(rssPeak, rss);
       phasePeak[phase] = Math.max(phasePeak[phase] ?? 0, rss);

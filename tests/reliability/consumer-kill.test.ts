@@ -1,8 +1,7 @@
 // Scenario 2 — two instances of a service under load, one SIGKILLed: the messages it held unacked
 // go back to the queue and the other instance processes them; nothing accepted is lost.
 import { testAmqpUrl } from '../support/broker';
-import { stopAll } from '../support/processes';
-import { Amqp } from './support/amqp';
+import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
 import {
   processedLines,
@@ -20,17 +19,7 @@ const RATE = 150;
 const DURATION_MS = 10_000;
 const KILL_AT_MS = 4000;
 const name = `rel-kill-${runId()}`;
-let amqp: Amqp;
-
-beforeAll(async () => {
-  amqp = await Amqp.open(await testAmqpUrl());
-});
-
-afterAll(async () => {
-  await stopAll();
-  await amqp.deleteServiceQueues(name);
-  await amqp.close();
-});
+scenarioBroker(name); // cleanup only: stop processes, delete the queues
 
 it('SIGKILLs one of two consumers mid-load: its unacked messages go to the other, zero lost', async () => {
   const url = await testAmqpUrl();

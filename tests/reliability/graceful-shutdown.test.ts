@@ -2,8 +2,7 @@
 // and are acked, it takes no new ones, it exits 0 within the drain timeout; the other instance
 // carries on and nothing accepted is lost or processed twice.
 import { testAmqpUrl } from '../support/broker';
-import { stopAll } from '../support/processes';
-import { Amqp } from './support/amqp';
+import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
 import {
   processedLines,
@@ -23,17 +22,7 @@ const TERM_AT_MS = 4000;
 const PREFETCH = 10;
 const DRAIN_TIMEOUT_MS = 10_000;
 const name = `rel-drain-${runId()}`;
-let amqp: Amqp;
-
-beforeAll(async () => {
-  amqp = await Amqp.open(await testAmqpUrl());
-});
-
-afterAll(async () => {
-  await stopAll();
-  await amqp.deleteServiceQueues(name);
-  await amqp.close();
-});
+scenarioBroker(name); // cleanup only: stop processes, delete the queues
 
 it('SIGTERMs a consumer mid-load: in-flight finish and are acked, exit 0, zero lost', async () => {
   const url = await testAmqpUrl();

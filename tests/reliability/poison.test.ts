@@ -2,8 +2,8 @@
 // messages are retried through the delay queues and land in <queue>.dlq after the configured
 // attempts, with the error in their headers; good messages keep flowing meanwhile.
 import { testAmqpUrl } from '../support/broker';
-import { eventually, stopAll } from '../support/processes';
-import { Amqp } from './support/amqp';
+import { eventually } from '../support/processes';
+import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
 import { processedLines, startGatewayProc, startServiceProc, sleep, tally } from './support/stack';
 import { duplicatesNote, recordScenario, seconds } from './support/results';
@@ -17,17 +17,7 @@ const POISON_EVERY = 20;
 const MAX_ATTEMPTS = 3;
 const DELAYS = [200, 400];
 const name = `rel-poison-${runId()}`;
-let amqp: Amqp;
-
-beforeAll(async () => {
-  amqp = await Amqp.open(await testAmqpUrl());
-});
-
-afterAll(async () => {
-  await stopAll();
-  await amqp.deleteServiceQueues(name, DELAYS);
-  await amqp.close();
-});
+const amqp = scenarioBroker(name, DELAYS);
 
 const quantile = (xs: number[], q: number): number => {
   if (xs.length === 0) return 0;
@@ -71,11 +61,11 @@ it('sends poison messages to the DLQ after the configured attempts while good on
   );
   // The last poison message needs its attempts plus the delays (0.6 s) to reach the DLQ.
   await eventually(
-    async () => ((await amqp.depth(`${name}.dlq`)) ?? 0) >= acceptedPoison.size,
+    async () => ((await amqp().depth(`${name}.dlq`)) ?? 0) >= acceptedPoison.size,
     30_000,
     'poison messages in the DLQ',
   ).catch(() => undefined);
-  const dead = await amqp.drain(`${name}.dlq`);
+  const dead = await amqp().drain(`${name}.dlq`);
   const tGood = tally(acceptedGood, good());
 
   const deadIds = dead.map((m) => String(m.properties.messageId));

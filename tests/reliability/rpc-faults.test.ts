@@ -3,8 +3,8 @@
 // before the answer. Late replies are dropped and counted, never handed to another call; the
 // pending-call gauge (mq_rpc_pending_calls) returns to 0; the gateway's RSS stays flat.
 import { testAmqpUrl } from '../support/broker';
-import { eventually, stopAll } from '../support/processes';
-import { Amqp } from './support/amqp';
+import { eventually } from '../support/processes';
+import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary, type RequestSpec } from './support/load';
 import {
   metricSum,
@@ -25,17 +25,7 @@ const SLOW_MS = 300;
 const RSS_GROWTH_LIMIT = 48 * 1024 * 1024;
 const HEAP_FLAT_LIMIT = 8 * 1024 * 1024;
 const name = `rel-rpc-${runId()}`;
-let amqp: Amqp;
-
-beforeAll(async () => {
-  amqp = await Amqp.open(await testAmqpUrl());
-});
-
-afterAll(async () => {
-  await stopAll();
-  await amqp.deleteServiceQueues(name);
-  await amqp.close();
-});
+scenarioBroker(name); // cleanup only: stop processes, delete the queues
 
 /** 80 % normal calls, 10 % time out (reply after the timeout), 10 % callers hang up at 50 ms. */
 function call(n: number): RequestSpec {

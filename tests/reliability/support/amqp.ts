@@ -1,6 +1,8 @@
 // Plain amqplib access for the scenarios: queue depths, reading a DLQ, cleaning up.
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import { DEFAULTS } from '@warren/service-kit';
+import { testAmqpUrl } from '../../support/broker';
+import { stopAll } from '../../support/processes';
 
 export class Amqp {
   private constructor(readonly conn: ChannelModel) {}
@@ -53,4 +55,27 @@ export class Amqp {
   async close(): Promise<void> {
     await this.conn.close().catch(() => undefined);
   }
+}
+
+/**
+ * A scenario file's broker client: opened before its tests; after them every process the file
+ * started is stopped and the service's queues are deleted. Returns a getter for the client.
+ */
+export function scenarioBroker(
+  name: string,
+  retryDelaysMs: readonly number[] = DEFAULTS.retryDelaysMs,
+): () => Amqp {
+  let amqp: Amqp | undefined;
+  beforeAll(async () => {
+    amqp = await Amqp.open(await testAmqpUrl());
+  });
+  afterAll(async () => {
+    await stopAll();
+    await amqp?.deleteServiceQueues(name, retryDelaysMs);
+    await amqp?.close();
+  });
+  return () => {
+    if (!amqp) throw new Error('scenarioBroker: used outside a test');
+    return amqp;
+  };
 }
