@@ -244,15 +244,20 @@ export function clientErrorAnswer(code: string | undefined, requestId: string): 
   return rawProblemAnswer(new HttpProblem(init), requestId);
 }
 
-/** A problem as raw HTTP/1.1 response bytes, for sockets express never sees; closes the connection. */
-export function rawProblemAnswer(problem: HttpProblem, requestId: string): string {
-  const body = JSON.stringify({
+/** The RFC 9457 body every error carries. */
+function problemBody(problem: HttpProblem, requestId: string): string {
+  return JSON.stringify({
     type: problem.type,
     title: problem.title,
     status: problem.status,
     detail: problem.message,
     requestId,
   });
+}
+
+/** A problem as raw HTTP/1.1 response bytes, for sockets express never sees; closes the connection. */
+export function rawProblemAnswer(problem: HttpProblem, requestId: string): string {
+  const body = problemBody(problem, requestId);
   const headers = [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
     `content-type: ${PROBLEM_CONTENT_TYPE}`,
@@ -271,13 +276,7 @@ export function sendProblem(res: ServerResponse, problem: HttpProblem, requestId
     res.destroy();
     return;
   }
-  const body = JSON.stringify({
-    type: problem.type,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.message,
-    requestId,
-  });
+  const body = problemBody(problem, requestId);
   res.statusCode = problem.status;
   res.setHeader('content-type', PROBLEM_CONTENT_TYPE);
   res.setHeader('content-length', Buffer.byteLength(body));
