@@ -67,7 +67,7 @@ export interface GatewayConfig {
   /** After each (re)connect, how long a service unseen by the registry is still tried. */
   registryGraceMs: number;
   confirmTimeoutMs: number;
-  /** One pino-http line per request (info; 5xx at warn). Off saves ~10% CPU per request. */
+  /** One access-log line per request (info; 5xx at warn). */
   accessLog: boolean;
   connectRetries: number;
   shutdownTimeoutMs: number;

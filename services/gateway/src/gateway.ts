@@ -14,11 +14,13 @@ import {
   type Logger,
   type Registry,
 } from '@warren/observability';
-import { createApp } from './app';
+import { createApp, securityHeaders } from './app';
 import { ApiKeys } from './auth';
 import { parseGatewayConfig, type GatewayConfig } from './config';
 import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './problems';
 import { GatewayRecorder } from './metrics';
+import { createPipeline } from './pipeline';
+import { publishHandler } from './publish';
 import { ServiceRegistry } from './registry';
 import { RegistryListener } from './registry-listener';
 
@@ -88,19 +90,26 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   });
 
   let shuttingDown = false;
-  const app = createApp({
-    logger,
-    apiKeys: new ApiKeys(config.apiKeys),
+  const recorder = new GatewayRecorder(gm, (service) => registry.hasLive(service));
+  const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
-    accessLog: config.accessLog,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-    trustProxy: config.trustProxy,
     publisher,
     rpc,
     registry,
     mayReply: (service) => registry.hasLive(service) || listener.inGrace,
-    recorder: new GatewayRecorder(gm, (service) => registry.hasLive(service)),
+    recorder,
     isShuttingDown: () => shuttingDown,
+  });
+  const pipeline = createPipeline({
+    logger,
+    apiKeys: new ApiKeys(config.apiKeys),
+    accessLog: config.accessLog,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    trustProxy: config.trustProxy,
+    recorder,
+    securityHeaders: securityHeaders(),
+    publish,
+    app: createApp({ logger, trustProxy: config.trustProxy, registry, publish }),
   });
 
   const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
@@ -111,7 +120,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
     server = http.createServer({ requireHostHeader: false }, (req, res) => {
       const malformed = malformedRequest(req);
-      if (malformed === undefined) return void app(req, res);
+      if (malformed === undefined) return pipeline.handle(req, res);
       const requestId = randomUUID();
       res.setHeader('x-request-id', requestId);
       res.setHeader('connection', 'close');
@@ -143,6 +152,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       });
     });
   } catch (err) {
+    pipeline.close();
     await listener.close();
     await broker.close();
     await ops?.close();
@@ -176,6 +186,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await closed;
       clearInterval(reaper);
       clearTimeout(timer);
+      pipeline.close();
       await listener.close();
       await rpc.close();
       await publisher.close();

@@ -1,0 +1,63 @@
+// Per-request context (id, trace, route, start, base headers) and the one way answers are written.
+import type { ServerResponse } from 'node:http';
+import type { RouteLabel } from './metrics';
+import { sendProblem, type HttpProblem } from './problems';
+
+export interface RequestContext {
+  requestId: string;
+  traceparent: string;
+  route: RouteLabel;
+  /** performance.now() when the request arrived. */
+  start: number;
+  /** Headers every answer carries (security set, x-request-id, rate-limit state): name, value, ... */
+  headers: string[];
+  /** Index of the API key the request presented (when keys are configured). */
+  keyId?: number;
+  /** The client address (after trust-proxy), once something needed it. */
+  ip?: string;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // Express's res.locals is the request context (set before express sees the request).
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface Locals extends RequestContext {}
+  }
+}
+
+/** A response carrying its request's context (as express's `res.locals`). */
+export type ContextResponse = ServerResponse & { locals: RequestContext };
+
+/** Sets the context's base headers one by one: for answers written by express or sendProblem. */
+export function applyBaseHeaders(res: ContextResponse): void {
+  const h = res.locals.headers;
+  for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string);
+}
+
+/**
+ * Writes a whole answer with one writeHead: the base headers plus content type and length. With no
+ * header set before, node serialises the array as it is (no per-header map updates).
+ */
+export function answer(
+  res: ContextResponse,
+  status: number,
+  contentType: string,
+  body: string | Buffer,
+): void {
+  const headers = res.locals.headers;
+  headers.push(
+    'content-type',
+    contentType,
+    'content-length',
+    String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+  );
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** A problem+json answer with the base headers (error paths: not hot, uses setHeader). */
+export function answerProblem(res: ContextResponse, problem: HttpProblem): void {
+  if (!res.headersSent) applyBaseHeaders(res);
+  sendProblem(res, problem, res.locals.requestId);
+}

@@ -1,0 +1,189 @@
+// POST /v1/<service>: checks and reads the request, then a confirmed publish (202) or a call answered with the reply.
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { PublishOptions, RpcCallOptions, RpcReply } from '@warren/messaging';
+import { readBody } from './body';
+import { answer, type ContextResponse } from './context';
+import {
+  actionFrom,
+  callModeFrom,
+  checkJson,
+  checkServiceName,
+  classifyContentType,
+} from './input';
+import type { GatewayRecorder } from './metrics';
+import { PROBLEM_CONTENT_TYPE, problems, toProblem } from './problems';
+import type { ServiceRegistry } from './registry';
+
+export const APP_ID = 'warren-gateway';
+
+/** What the gateway needs from the messaging layer (one Publisher and one RpcClient per process). */
+export interface MessagePublisher {
+  readonly isReady: boolean;
+  send(queue: string, body: Buffer, options?: PublishOptions): Promise<void>;
+}
+
+export interface MessageCaller {
+  readonly isReady: boolean;
+  call(queue: string, body: Buffer, options: RpcCallOptions): Promise<RpcReply>;
+}
+
+export interface PublishDeps {
+  maxBodyBytes: number;
+  publisher: MessagePublisher;
+  rpc: MessageCaller;
+  registry: ServiceRegistry;
+  /** True when calls to `service` may get a reply: a live instance, or the registry is still warming up. */
+  mayReply: (service: string) => boolean;
+  recorder: GatewayRecorder;
+  isShuttingDown: () => boolean;
+}
+
+export type Query = Record<string, unknown>;
+
+/** The handler: answers itself on success, rejects with the error to answer on failure. */
+export type PublishHandler = (
+  req: IncomingMessage,
+  res: ContextResponse,
+  service: string,
+  query: Query,
+) => Promise<void>;
+
+export function publishHandler(deps: PublishDeps): PublishHandler {
+  const { publisher, rpc, recorder } = deps;
+  return async (req, res, service, query) => {
+    const { requestId, traceparent } = res.locals;
+    let body: Buffer;
+    let contentType: string;
+    let wait: boolean;
+    let timeoutMs: number;
+    let type: string | undefined;
+    try {
+      checkServiceName(service);
+      ({ wait, timeoutMs } = callModeFrom(query.wait, query.timeoutMs));
+      type = actionFrom(query.type, req.headers['x-warren-action']);
+      contentType = req.headers['content-type'] as string;
+      const kind = classifyContentType(contentType);
+      body = await readBody(req, deps.maxBodyBytes);
+      if (kind === 'json') checkJson(body);
+    } catch (err) {
+      // An unread body past the limit (or of unknown size) is not worth reading: answer and close.
+      // A small one is discarded by node and the connection stays usable.
+      if (!req.complete && !(Number(req.headers['content-length']) <= deps.maxBodyBytes))
+        res.setHeader('connection', 'close');
+      throw err;
+    }
+    if (deps.isShuttingDown()) throw problems.shuttingDown();
+
+    const now = Date.now();
+    const options: PublishOptions = {
+      messageId: requestId,
+      contentType,
+      timestamp: Math.floor(now / 1000),
+      appId: APP_ID,
+      persistent: !wait,
+      headers: {
+        traceparent,
+        'x-attempt': 1,
+        'x-request-id': requestId,
+        'x-published-at': now,
+      },
+    };
+    if (type !== undefined) options.type = type;
+
+    if (!wait) {
+      if (!publisher.isReady) {
+        recorder.publish(service, 'failed');
+        throw problems.brokerUnavailable();
+      }
+      try {
+        await publisher.send(service, body, options);
+      } catch (err) {
+        recorder.publish(service, publishOutcome(err));
+        throw toProblem(err, { service, live: deps.registry.hasLive(service) });
+      }
+      recorder.publish(service, 'confirmed');
+      // requestId is validated to [A-Za-z0-9._:-]: no JSON escaping needed.
+      answer(res, 202, 'application/json', `{"requestId":"${requestId}"}`);
+      return;
+    }
+
+    const start = performance.now();
+    if (!rpc.isReady) {
+      recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
+      throw problems.brokerUnavailable();
+    }
+    if (!deps.mayReply(service)) {
+      recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
+      throw problems.noLiveInstance(service);
+    }
+    let reply: RpcReply;
+    try {
+      (options as RpcCallOptions).timeoutMs = timeoutMs;
+      reply = await rpc.call(service, body, options as RpcCallOptions);
+    } catch (err) {
+      const outcome = publishOutcome(err);
+      const timedOut = errorCode(err) === 'RPC_TIMEOUT';
+      recorder.publish(service, timedOut ? 'confirmed' : outcome);
+      recorder.rpcDone(
+        service,
+        timedOut ? 'timeout' : outcome === 'failed' ? 'unavailable' : 'error',
+        (performance.now() - start) / 1000,
+        timedOut || outcome === 'nacked',
+      );
+      throw toProblem(err, { service, timeoutMs, live: deps.registry.hasLive(service) });
+    }
+    recorder.publish(service, 'confirmed');
+    recorder.rpcDone(
+      service,
+      reply.status < 400 ? 'ok' : 'error',
+      (performance.now() - start) / 1000,
+      true,
+    );
+    sendReply(res, reply);
+  };
+}
+
+function errorCode(err: unknown): string | undefined {
+  return err && typeof err === 'object' && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
+}
+
+function publishOutcome(err: unknown): 'nacked' | 'unroutable' | 'failed' {
+  const code = errorCode(err);
+  if (code === 'UNROUTABLE') return 'unroutable';
+  if (code === 'PUBLISH_NACKED') return 'nacked';
+  return 'failed';
+}
+
+/**
+ * The service's reply as the HTTP answer: its status (`x-status`), bytes and content type. A failed
+ * call's problem body gets the requestId added, so every error the client sees is problem+json.
+ */
+function sendReply(res: ContextResponse, reply: RpcReply): void {
+  const { status } = reply;
+  if (status < 200) throw problems.badReply(`the service replied with status ${status}`);
+  if (status < 400) {
+    answer(res, status, reply.contentType ?? 'application/octet-stream', reply.body);
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(reply.body.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const base =
+    parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : { detail: reply.body.toString('utf8').slice(0, 2000) };
+  const out = JSON.stringify({
+    type: 'urn:warren:error:service-error',
+    title: 'Service error',
+    ...base,
+    status,
+    requestId: res.locals.requestId,
+  });
+  answer(res, status, PROBLEM_CONTENT_TYPE, out);
+}
