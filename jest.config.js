@@ -24,11 +24,11 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/**/*.test.ts'],
-      // tests/bench: only the smoke test of the report functions runs under jest (npm run bench measures).
+      // tests/bench: only the pure tests (report functions, soak verdict) run under jest (npm run bench measures).
       testPathIgnorePatterns: [
         '/tests/reliability/',
         '/tests/cluster/',
-        '/tests/bench/(?!report\\.test\\.ts$)',
+        '/tests/bench/(?!(report|soak)\\.test\\.ts$)',
       ],
     },
   ],

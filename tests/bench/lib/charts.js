@@ -112,4 +112,60 @@ async function renderSweepCharts(points, dir) {
   return written;
 }
 
-module.exports = { lineSpec, renderPng, renderSweepCharts };
+/**
+ * Vega-lite spec of a soak run: RSS (MB) of each process vs requests sent, with the end of warm-up
+ * marked. `samples` = [{ sent, rss: { gateway, echo } }]. Pure, for the smoke test.
+ */
+function soakRssSpec({ samples, warmupRequests, title = 'RSS vs requests sent (soak)' }) {
+  const values = [];
+  for (const s of samples)
+    for (const [proc, mb] of Object.entries(s.rss || {}))
+      if (Number.isFinite(mb)) values.push({ sent: s.sent, value: mb, series: proc });
+  const axes = { labelFont: FONT, titleFont: FONT };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, font: FONT, fontSize: 14 },
+    width: 520,
+    height: 300,
+    background: 'white',
+    config: { font: FONT, axis: axes, legend: { ...axes, labelLimit: 320 } },
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', point: true, strokeWidth: 2 },
+        encoding: {
+          x: { field: 'sent', type: 'quantitative', title: 'requests sent' },
+          y: { field: 'value', type: 'quantitative', title: 'RSS MB', scale: { zero: true } },
+          color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom' } },
+        },
+      },
+      ...(Number.isFinite(warmupRequests) && warmupRequests > 0
+        ? [
+            {
+              data: { values: [{ sent: warmupRequests, label: 'end of warm-up' }] },
+              layer: [
+                {
+                  mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' },
+                  encoding: { x: { field: 'sent', type: 'quantitative' } },
+                },
+                {
+                  mark: { type: 'text', align: 'left', dx: 4, dy: -130, color: 'gray', font: FONT },
+                  encoding: {
+                    x: { field: 'sent', type: 'quantitative' },
+                    text: { field: 'label' },
+                  },
+                },
+              ],
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+/** Writes the soak RSS chart to `file`. */
+async function renderSoakChart(samples, warmupRequests, file) {
+  return renderPng(soakRssSpec({ samples, warmupRequests }), file);
+}
+
+module.exports = { lineSpec, renderPng, renderSweepCharts, soakRssSpec, renderSoakChart };
