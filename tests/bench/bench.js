@@ -7,6 +7,7 @@
 //   npm run bench:peers             # the same plus ../shared/peers' moleculer-tuned and nest rows
 //   ONLY=warren-rpc,raw-rpc ROUNDS=1 node tests/bench/bench.js     # a subset (docs/performance.md untouched)
 //   node tests/bench/bench.js --report docs/performance/results-<stamp>.json   # re-render reports
+//   node tests/bench/bench.js --help   # this text (any other argument stops before running)
 //
 // Knobs (env): ROUNDS 3, WARMUP 2, DURATION 7, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
 // SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 3, PROFILE 0, ONLY, AMQP_URL,
@@ -866,7 +867,33 @@ function ensurePeers() {
   }
 }
 
+/** --help prints the comment at the top of this file; an unknown argument stops before any run. */
+function checkArgs() {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    const head = fs.readFileSync(__filename, 'utf8').split('\n');
+    console.log(
+      head
+        .slice(1)
+        .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//')))
+        .map((l) => l.replace(/^\/\/ ?/, ''))
+        .join('\n'),
+    );
+    return false;
+  }
+  const ri = args.indexOf('--report');
+  const bad = args.filter(
+    (a, i) => a !== '--peers' && a !== '--report' && !(ri >= 0 && i === ri + 1),
+  );
+  if (bad.length > 0 || (ri >= 0 && !args[ri + 1]))
+    throw new Error(
+      `unknown argument(s) ${bad.join(' ') || '--report without a file'}; see node tests/bench/bench.js --help`,
+    );
+  return true;
+}
+
 async function main() {
+  if (!checkArgs()) return;
   const ri = process.argv.indexOf('--report');
   if (ri >= 0) {
     const saved = JSON.parse(fs.readFileSync(process.argv[ri + 1], 'utf8'));
