@@ -7,13 +7,21 @@
 //   npm run bench:peers             # the same plus ../shared/peers' moleculer-tuned and nest rows
 //   ONLY=warren-rpc,raw-rpc ROUNDS=1 node tests/bench/bench.js     # a subset (docs/performance.md untouched)
 //   node tests/bench/bench.js --report docs/performance/results-<stamp>.json   # re-render reports
+//   node tests/bench/bench.js --help   # this text (any other argument stops before running)
 //
 // Knobs (env): ROUNDS 3, WARMUP 2, DURATION 7, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
 // SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 3, PROFILE 0, ONLY, AMQP_URL,
 // QUIET_BUSY 60 and QUIET_MAX 3 (wait up to 3 s before a run while the shared machine is busier),
 // BENCH_VHOST warren-bench, PEERS_DIR ../shared/peers, WARREN_ROOT and COMPARE_WITH (trees made by
 // prepare-baseline.js: Warren's processes come from WARREN_ROOT, the "before" variant from COMPARE_WITH),
-// COMPARE_LABEL before. Every child is started here and stopped by its PID.
+// COMPARE_LABEL before, BENCH_OUT docs/performance, SCALE 1 (the scale-out rows warren-async-x2 and
+// warren-rpc-x2: two gateways + two echo instances; SCALE=0 leaves them out, ONLY can name them either way),
+// BENCH_PORT_BASE (unset: gateways on 3210/3211, their metrics on 9470/9472, echo metrics on 9471/9473,
+// peers on 3100-3102; set to B: gateways B and B+1, peers B+2..B+4, metrics B+10..B+13).
+// Two runs at the same time on one machine need their own BENCH_PORT_BASE and BENCH_VHOST (the vhost
+// is created and deleted by the run, so its queues never meet another run's), e.g.
+//   BENCH_PORT_BASE=3610 BENCH_VHOST=warren-bench-scale BENCH_OUT=/tmp/bench-scale ONLY=... node tests/bench/bench.js
+// Every child is started here and stopped by its PID.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -51,39 +59,74 @@ const CFG = {
   outDir: path.resolve(REPO, process.env.BENCH_OUT || 'docs/performance'),
   quietBusy: num('QUIET_BUSY', 60),
   quietMax: num('QUIET_MAX', 3),
+  scale: process.env.SCALE !== '0',
+  portBase: process.env.BENCH_PORT_BASE ? Number(process.env.BENCH_PORT_BASE) : null,
 };
 const SMALL_BODY = JSON.stringify({ msg: 'hello', n: 42 });
-const PORTS = { gateway: 3210, gatewayOps: 9470, echoOps: 9471 };
+/** Every port the benchmark's processes listen on; BENCH_PORT_BASE moves them all (see the top). */
+function benchPorts(base) {
+  if (!base)
+    return {
+      gateway: 3210,
+      gateway2: 3211,
+      gatewayOps: 9470,
+      echoOps: 9471,
+      gateway2Ops: 9472,
+      echo2Ops: 9473,
+      naive: 3100,
+      moleculer: 3101,
+      nest: 3102,
+    };
+  if (!Number.isInteger(base) || base < 1024 || base > 65500)
+    throw new Error(`BENCH_PORT_BASE must be an integer in 1024-65500 (got ${base})`);
+  return {
+    gateway: base,
+    gateway2: base + 1,
+    naive: base + 2,
+    moleculer: base + 3,
+    nest: base + 4,
+    gatewayOps: base + 10,
+    echoOps: base + 11,
+    gateway2Ops: base + 12,
+    echo2Ops: base + 13,
+  };
+}
+const PORTS = benchPorts(CFG.portBase);
 
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 let URL_AMQP;
 let LOG_DIR;
 
 // ---- process specs ------------------------------------------------------------------------------
-function warrenEcho(root, extra = {}) {
+// `instance` 1 or 2 names the processes of the scale-out scenarios (echo-1, echo-2, ...), each on
+// its own ports; without it the process is the single `echo` or `gateway` of the other scenarios.
+function warrenEcho(root, extra = {}, instance) {
+  const ops = instance === 2 ? PORTS.echo2Ops : PORTS.echoOps;
   return {
-    name: 'echo',
+    name: instance ? `echo-${instance}` : 'echo',
     file: path.join(root, 'services/echo/dist/main.js'),
     cwd: root,
-    env: { AMQP_URL: URL_AMQP, METRICS_PORT: String(PORTS.echoOps), ...extra },
-    readyUrl: `http://127.0.0.1:${PORTS.echoOps}/readyz`,
+    env: { AMQP_URL: URL_AMQP, METRICS_PORT: String(ops), ...extra },
+    readyUrl: `http://127.0.0.1:${ops}/readyz`,
   };
 }
-function warrenGateway(root) {
+function warrenGateway(root, instance) {
+  const port = instance === 2 ? PORTS.gateway2 : PORTS.gateway;
+  const ops = instance === 2 ? PORTS.gateway2Ops : PORTS.gatewayOps;
   return {
-    name: 'gateway',
+    name: instance ? `gateway-${instance}` : 'gateway',
     file: path.join(root, 'services/gateway/dist/main.js'),
     cwd: root,
     // Production defaults except: loopback bind, and the per-client rate limit (6000/min by default,
     // which one load generator on one IP would hit in a second) raised so the limiter still runs.
     env: {
       AMQP_URL: URL_AMQP,
-      PORT: String(PORTS.gateway),
-      METRICS_PORT: String(PORTS.gatewayOps),
+      PORT: String(port),
+      METRICS_PORT: String(ops),
       HOST: '127.0.0.1',
       GATEWAY_RATE_LIMIT: '100000000',
     },
-    readyUrl: `http://127.0.0.1:${PORTS.gatewayOps}/readyz`,
+    readyUrl: `http://127.0.0.1:${ops}/readyz`,
   };
 }
 const peer = (file, env = {}, args = []) => ({
@@ -95,6 +138,7 @@ const peer = (file, env = {}, args = []) => ({
   ipc: true,
 });
 const ND = { AMQP_NODELAY: '1' };
+const NAIVE = { PORT: String(PORTS.naive) };
 
 const MOL_QUEUES = [];
 for (const n of ['bench-gw', 'bench-echo'])
@@ -176,23 +220,23 @@ function scenarios() {
       id: 'http-plain',
       label: 'B0 plain express@5 + express.json(), no broker (HTTP ceiling)',
       type: 'http',
-      url: 'http://127.0.0.1:3100/api/plain',
-      procs: () => [peer('gateway/naive-gateway.js')],
+      url: `http://127.0.0.1:${PORTS.naive}/api/plain`,
+      procs: () => [peer('gateway/naive-gateway.js', NAIVE)],
     },
     {
       id: 'gw-202',
       label: 'B1 naive express gateway -> confirmed persistent publish -> 202',
       type: 'http',
-      url: 'http://127.0.0.1:3100/api/echo',
-      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js')],
+      url: `http://127.0.0.1:${PORTS.naive}/api/echo`,
+      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js', NAIVE)],
       backlogQueue: 'peers_echo',
     },
     {
       id: 'gw-rpc',
       label: 'B2 naive express gateway RPC (?wait, direct reply-to) -> 200',
       type: 'http',
-      url: 'http://127.0.0.1:3100/api/echo?wait',
-      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js')],
+      url: `http://127.0.0.1:${PORTS.naive}/api/echo?wait`,
+      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js', NAIVE)],
     },
   ];
   if (CFG.peers) {
@@ -201,18 +245,25 @@ function scenarios() {
         id: 'moleculer-tuned',
         label: 'C1t Moleculer 0.14 + moleculer-web, AMQP transporter prefetch 100 + noDelay',
         type: 'http',
-        url: 'http://127.0.0.1:3101/api/echo',
+        url: `http://127.0.0.1:${PORTS.moleculer}/api/echo`,
         procs: () => [
           peer('moleculer/echo.js', { MOL_PREFETCH: '100', MOL_NODELAY: '1' }),
-          peer('moleculer/gateway.js', { MOL_PREFETCH: '100', MOL_NODELAY: '1' }),
+          peer('moleculer/gateway.js', {
+            MOL_PREFETCH: '100',
+            MOL_NODELAY: '1',
+            PORT: String(PORTS.moleculer),
+          }),
         ],
       },
       {
         id: 'nest',
         label: 'C2 NestJS 12 HTTP -> ClientProxy.send (Transport.RMQ), defaults',
         type: 'http',
-        url: 'http://127.0.0.1:3102/api/echo',
-        procs: () => [peer('nest/echo-service.mjs'), peer('nest/http-app.mjs')],
+        url: `http://127.0.0.1:${PORTS.nest}/api/echo`,
+        procs: () => [
+          peer('nest/echo-service.mjs'),
+          peer('nest/http-app.mjs', { PORT: String(PORTS.nest) }),
+        ],
       },
     );
   }
@@ -246,11 +297,53 @@ function scenarios() {
       root: CFG.compareWith,
     });
   }
+  // Scale-out: two gateways and two echo instances (competing consumers of the one echo queue), two
+  // autocannon instances with half the connections each, one per gateway. Just before raw-rpc, so
+  // the broker's own rate is measured next to them.
+  const scaleIds = ['warren-async-x2', 'warren-rpc-x2'];
+  if (CFG.scale || (CFG.only && CFG.only.some((id) => scaleIds.includes(id)))) {
+    const root = CFG.warrenRoot;
+    const x2 = () => [
+      warrenEcho(root, {}, 1),
+      warrenEcho(root, {}, 2),
+      warrenGateway(root, 1),
+      warrenGateway(root, 2),
+    ];
+    const skip = gwBuilt(root)
+      ? null
+      : `${path.relative(REPO, root) || '.'}/services/gateway/dist/main.js not built yet`;
+    const urls = (q) => [
+      `http://127.0.0.1:${PORTS.gateway}/v1/echo${q}`,
+      `http://127.0.0.1:${PORTS.gateway2}/v1/echo${q}`,
+    ];
+    const at = list.findIndex((s) => s.id === 'raw-rpc');
+    list.splice(
+      at < 0 ? list.length : at,
+      0,
+      {
+        id: scaleIds[0],
+        label: 'W1x2 Warren async, 2 gateways + 2 echo instances, 2 load generators (-c half each)',
+        type: 'http',
+        urls: urls(''),
+        procs: x2,
+        backlogQueue: 'echo',
+        skip,
+      },
+      {
+        id: scaleIds[1],
+        label: 'W2x2 Warren RPC, 2 gateways + 2 echo instances, 2 load generators (-c half each)',
+        type: 'http',
+        urls: urls('?wait=true'),
+        procs: x2,
+        skip,
+      },
+    );
+  }
   return list.filter((s) => !CFG.only || CFG.only.includes(s.id));
 }
 
 // ---- load generation ----------------------------------------------------------------------------
-function runAutocannon(url, duration, connections) {
+function runAutocannon(url, duration, connections, extra = {}) {
   return new Promise((resolve, reject) => {
     autocannon(
       {
@@ -261,10 +354,46 @@ function runAutocannon(url, duration, connections) {
         headers: { 'content-type': 'application/json' },
         body: SMALL_BODY,
         timeout: 10,
+        ...extra,
       },
       (err, r) => (err ? reject(err) : resolve(r)),
     );
   });
+}
+
+/**
+ * Several autocannon instances at once in this process (one per URL, `connections` split evenly),
+ * combined into one result: req/s is the sum of each instance's mean of per-second samples
+ * (completed requests / samples), the latency percentiles come from the instances' HDR histograms
+ * merged (autocannon.aggregateResult), errors, timeouts and non-2xx are summed.
+ */
+async function runAutocannonMany(urls, duration, connections) {
+  const each = Math.max(1, Math.round(connections / urls.length));
+  const raw = await Promise.all(
+    urls.map((u) => runAutocannon(u, duration, each, { skipAggregateResult: true })),
+  );
+  const merged = autocannon.aggregateResult(raw, { url: urls[0], connections: each * urls.length });
+  const parts = raw.map((r, i) => {
+    const one = autocannon.aggregateResult([r], { url: urls[i], connections: each });
+    return {
+      rps: r.samples > 0 ? r.totalCompletedRequests / r.samples : NaN,
+      p50: one.latency.p50,
+      p99: one.latency.p99,
+      errors: r.errors + r.timeouts,
+      non2xx: r.non2xx,
+      requests: r.totalCompletedRequests,
+      connections: each,
+    };
+  });
+  return {
+    rps: parts.reduce((a, p) => a + p.rps, 0),
+    p50: merged.latency.p50,
+    p99: merged.latency.p99,
+    errors: merged.errors + merged.timeouts,
+    non2xx: merged.non2xx,
+    requests: parts.reduce((a, p) => a + p.requests, 0),
+    parts,
+  };
 }
 
 async function probe(url) {
@@ -322,6 +451,14 @@ async function stopAll(children) {
 }
 
 const BROKER = procs.brokerPid(Number(new URL(CFG.amqpBase).port || 5672));
+
+/** Like measureHttp, with one autocannon per URL at once (the scale-out scenarios). */
+async function measureHttpMany(urls, pids, duration, connections) {
+  const cpu1 = procs.cpuSnap({ ...pids, loadgen: process.pid });
+  const r = await runAutocannonMany(urls, duration, connections);
+  const cpu = cpuWindow(cpu1, procs.cpuSnap({ ...pids, loadgen: process.pid }));
+  return { ...r, cpu, cost: report.instanceCost(cpu, r.rps), rssMb: rssOf(pids) };
+}
 
 async function measureHttp(url, pids, duration, connections) {
   const cpu1 = procs.cpuSnap({ ...pids, loadgen: process.pid });
@@ -390,9 +527,16 @@ async function runOnce(sc, round) {
         rssMb: rssOf(pids),
       };
     }
-    await probe(sc.url);
-    await runAutocannon(sc.url, CFG.warmup, CFG.connections);
-    const r = await measureHttp(sc.url, pids, CFG.duration, CFG.connections);
+    let r;
+    if (sc.urls) {
+      for (const u of sc.urls) await probe(u);
+      await runAutocannonMany(sc.urls, CFG.warmup, CFG.connections);
+      r = await measureHttpMany(sc.urls, pids, CFG.duration, CFG.connections);
+    } else {
+      await probe(sc.url);
+      await runAutocannon(sc.url, CFG.warmup, CFG.connections);
+      r = await measureHttp(sc.url, pids, CFG.duration, CFG.connections);
+    }
     if (sc.backlogQueue) {
       const w = await mq.queueWatcher(URL_AMQP, sc.backlogQueue);
       r.backlog = await w.count().catch(() => NaN);
@@ -723,7 +867,33 @@ function ensurePeers() {
   }
 }
 
+/** --help prints the comment at the top of this file; an unknown argument stops before any run. */
+function checkArgs() {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    const head = fs.readFileSync(__filename, 'utf8').split('\n');
+    console.log(
+      head
+        .slice(1)
+        .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//')))
+        .map((l) => l.replace(/^\/\/ ?/, ''))
+        .join('\n'),
+    );
+    return false;
+  }
+  const ri = args.indexOf('--report');
+  const bad = args.filter(
+    (a, i) => a !== '--peers' && a !== '--report' && !(ri >= 0 && i === ri + 1),
+  );
+  if (bad.length > 0 || (ri >= 0 && !args[ri + 1]))
+    throw new Error(
+      `unknown argument(s) ${bad.join(' ') || '--report without a file'}; see node tests/bench/bench.js --help`,
+    );
+  return true;
+}
+
 async function main() {
+  if (!checkArgs()) return;
   const ri = process.argv.indexOf('--report');
   if (ri >= 0) {
     const saved = JSON.parse(fs.readFileSync(process.argv[ri + 1], 'utf8'));

@@ -1,5 +1,16 @@
 // Smoke test of the benchmark's pure report functions on sample data: no broker, no timing, no load.
-import { cell, median, ratios, ratiosTable, resultsTable, spread, sweepTable } from './lib/report';
+import {
+  cell,
+  instanceCost,
+  median,
+  ratios,
+  ratiosTable,
+  resultsTable,
+  scaleOut,
+  spread,
+  sweepTable,
+} from './lib/report';
+import { scaleSection } from './lib/docs';
 import { summarize } from './lib/profile';
 import { lineSpec } from './lib/charts';
 
@@ -30,6 +41,56 @@ const scenarios = [
   { id: 'drain-kit', label: 'D1', type: 'drain' },
   { id: 'not-run', label: 'absent', type: 'http' },
 ];
+
+// Scale-out fixture: 1+1 and 2+2 rows of the same two rounds, and the broker's own rate (raw RPC).
+const one = (rps: number, gateway: number, echo: number, broker: number, busy: number) => ({
+  rps,
+  p50: 10,
+  p99: 30,
+  errors: 0,
+  non2xx: 0,
+  cpu: { broker, echo, gateway, loadgen: 50, busy, other: 5 },
+  rssMb: { gateway: 100, echo: 80 },
+});
+const two = (rps: number, g: number, e: number, broker: number, busy: number) => ({
+  rps,
+  p50: 12,
+  p99: 40,
+  errors: 1,
+  non2xx: 2,
+  cpu: {
+    broker,
+    'echo-1': e,
+    'echo-2': e,
+    'gateway-1': g,
+    'gateway-2': g,
+    loadgen: 40,
+    busy,
+    other: 2,
+  },
+  cost: instanceCost({ broker, 'echo-1': e, 'echo-2': e, 'gateway-1': g, 'gateway-2': g }, rps),
+  rssMb: { 'gateway-1': 100, 'gateway-2': 100 },
+});
+const scaleResults = {
+  'warren-async': [one(5000, 90, 20, 30, 185), one(5000, 90, 20, 30, 185)],
+  'warren-async-x2': [two(5500, 50, 12, 36, 199), two(5500, 50, 12, 36, 199)],
+  'warren-rpc': [one(4000, 80, 40, 40, 180), one(4000, 80, 40, 40, 180)],
+  'warren-rpc-x2': [two(3800, 45, 22, 45, 200), two(3800, 45, 22, 45, 200)],
+  'raw-rpc': [{ rps: 12000, p50: 5, p99: 12, errors: 0, cpu: { broker: 90, busy: 190 } }],
+};
+const scaleSaved = {
+  meta: { config: { connections: 64 }, machine: { cpus: 2 } },
+  scenarios: [
+    { id: 'warren-async', label: 'W1 async', type: 'http' },
+    { id: 'warren-rpc', label: 'W2 rpc', type: 'http' },
+    { id: 'warren-async-x2', label: 'W1x2 async', type: 'http' },
+    { id: 'warren-rpc-x2', label: 'W2x2 rpc', type: 'http' },
+    { id: 'raw-rpc', label: 'A3n raw', type: 'rpc' },
+    { id: 'gw-202', label: 'B1', type: 'http' },
+  ],
+  results: scaleResults,
+  ratios: ratios(scaleResults),
+};
 
 describe('bench report', () => {
   it('computes medians and spreads of finite values', () => {
@@ -102,5 +163,59 @@ describe('bench report', () => {
     expect(s.owners.find((o: { owner: string }) => o.owner === 'pino')!.ms).toBeCloseTo(2, 5);
     expect(s.inclusiveTop[0]!.name).toContain('handle');
     expect(s.inclusiveTop[0]!.ms).toBeCloseTo(3, 5);
+  });
+
+  it('sums the CPU of the instances of a process per request (2+2 rows)', () => {
+    const c = instanceCost(
+      { 'gateway-1': 50, 'gateway-2': 50, 'echo-1': 10, broker: 40, loadgen: 30, busy: 200 },
+      5000,
+    );
+    expect(Object.keys(c).sort()).toEqual(['broker', 'echo', 'gateway']);
+    expect(c.gateway).toBeCloseTo(200, 5); // 100 % of a core / 5000 req/s = 200 µs
+    expect(c.echo).toBeCloseTo(20, 5);
+    expect(instanceCost({ gateway: 50 }, 0)).toEqual({});
+  });
+
+  it('computes the 2+2 / 1+1 ratios, informational (no target)', () => {
+    const byId = Object.fromEntries(ratios(scaleResults).map((r) => [r.id, r]));
+    expect(byId['scale-async']!.value).toBeCloseTo(1.1, 5);
+    expect(byId['scale-rpc']!.value).toBeCloseTo(0.95, 5);
+    expect(byId['scale-rpc']!.verdict).toBe('');
+    expect(ratiosTable([byId['scale-async']!])).toContain(
+      '| Warren async 2+2 / 1+1 (req/s) | 1.10 | 1.10-1.10 | 1.10 |  |  |',
+    );
+  });
+
+  it('projects the scale-out from CPU per request, capped at the broker rate', () => {
+    const s = scaleOut(scaleResults, [2, 8]);
+    const rpc = s.modes.find((m: { mode: string }) => m.mode === 'rpc')!;
+    // 1+1 RPC: gateway 80 % / 4000 = 200 µs, echo 100 µs, broker 100 µs per request.
+    expect(rpc.perReq).toBeCloseTo(400, 5);
+    expect(rpc.two.gatewaysCpu).toBe(90);
+    expect(rpc.two.busy).toBe(200);
+    expect(rpc.projection[0]).toMatchObject({ cores: 2, rps: 5000, brokerBound: false });
+    expect(rpc.projection[1]).toMatchObject({ cores: 8, rps: 12000, brokerBound: true });
+    expect(rpc.projection[1].cpuBound).toBeCloseTo(20000, 5);
+    expect(rpc.projection[1]).toMatchObject({ gateways: 3, echos: 2 }); // 12000 x 200 µs = 2.4 cores
+    expect(rpc.atBound.gatewayCores).toBeCloseTo(2.4, 5);
+    expect(s.raw).toEqual({ rps: 12000, broker: 90, busy: 190 });
+  });
+
+  it('renders the scale-out section from the saved results only', () => {
+    const md = scaleSection(scaleSaved);
+    expect(md).toContain('| W1x2 async | 5 500 | 12.0 | 40.0 | 2 (4 non-2xx) |');
+    expect(md).toContain('| Warren RPC 2+2 / 1+1 (req/s) | 0.95 |');
+    expect(md).toContain('| RPC 2+2 | 45 | 45 | 22 | 22 | 45 | 40 | 2 | 200 |');
+    expect(md).toContain('| async 1+1 | 90 |  | 20 |  | 30 | 50 | 5 | 185 |');
+    expect(md).toContain('all 2 cores saturated');
+    expect(md).toContain('x1.10, gained 10 %');
+    expect(md).toContain('x0.95, lost 5 %');
+    expect(md).toContain('reached 12 000 req/s with the broker at 90 % of a core');
+    expect(md).toContain('| RPC | 200 + 100 + 100 = 400 | 8 | 20 000 | 12 000 (broker) | 3 | 2 |');
+    expect(md).not.toContain('B1');
+    expect(md).not.toContain('NaN');
+    expect(
+      scaleSection({ ...scaleSaved, results: { 'warren-rpc': scaleResults['warren-rpc'] } }),
+    ).toBe('');
   });
 });

@@ -147,6 +147,161 @@ function compareSection(found) {
   ].join('\n');
 }
 
+const SCALE_IDS = ['warren-async', 'warren-async-x2', 'warren-rpc', 'warren-rpc-x2', 'raw-rpc'];
+
+/**
+ * "Scale-out": 1+1 against 2+2 (gateways + echo instances) on this machine, the CPU of every process,
+ * and what a bigger machine would give, projected from the CPU per request and bounded by the
+ * broker's rate measured in the same run. Empty when the run had no scale-out rows.
+ */
+function scaleSection(saved) {
+  const res = saved.results;
+  if (!res['warren-async-x2'] && !res['warren-rpc-x2']) return '';
+  const c = saved.meta.config;
+  const cores = saved.meta.machine.cpus;
+  const s = report.scaleOut(res);
+  const rows = saved.scenarios.filter((sc) => SCALE_IDS.includes(sc.id) && res[sc.id]);
+  const parts = [
+    `Two gateways (each its own port) and two echo instances (competing consumers of the one \`echo\` queue) with the`,
+    `same environment as the single ones, against the 1+1 rows of the same rounds. The load is two autocannon instances`,
+    `running at once in the benchmark process, ${fmt(Math.round(c.connections / 2))} connections each, one per gateway (the 1+1 rows: one`,
+    `autocannon, ${fmt(c.connections)} connections). req/s is the sum of the two instances' means of per-second samples; p50/p99`,
+    `come from the two latency histograms merged (\`autocannon.aggregateResult\`); errors and non-2xx are summed; CPU µs`,
+    `per request adds up the instances of a process (\`gateway\` = gateway-1 + gateway-2) over the total req/s.`,
+    '',
+    report.resultsTable(rows, res),
+    '',
+  ];
+  const ratios = (saved.ratios || []).filter((r) => r.id.startsWith('scale-'));
+  if (ratios.length) parts.push(report.ratiosTable(ratios), '');
+  // CPU of every process, % of one core (medians).
+  const col = (cpu, k) => (cpu && Number.isFinite(cpu[k]) ? fmt(cpu[k]) : '');
+  parts.push(
+    `CPU per process, % of one core (median; \`busy\` is the whole machine, ${fmt(cores * 100)} = all ${cores} cores):`,
+    '',
+    '| scenario | gateway(-1) | gateway-2 | echo(-1) | echo-2 | broker | loadgen | other | busy |',
+    '|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const m of s.modes)
+    for (const [tag, side] of [
+      ['1+1', m.one],
+      ['2+2', m.two],
+    ]) {
+      if (!side) continue;
+      const cpu = side.cpu;
+      parts.push(
+        `| ${m.mode === 'async' ? 'async' : 'RPC'} ${tag} | ${col(cpu, 'gateway') || col(cpu, 'gateway-1')} | ${col(cpu, 'gateway-2')} | ${col(cpu, 'echo') || col(cpu, 'echo-1')} | ${col(cpu, 'echo-2')} | ${col(cpu, 'broker')} | ${col(cpu, 'loadgen')} | ${col(cpu, 'other')} | ${col(cpu, 'busy')} |`,
+      );
+    }
+  parts.push('');
+
+  // What the figures say about this machine.
+  const full = cores * 100;
+  for (const m of s.modes) {
+    const name = m.mode === 'async' ? 'Async' : 'RPC';
+    if (!m.one || !m.two) {
+      parts.push(`- ${name}: only one side of the 1+1 / 2+2 pair ran; no comparison.`);
+      continue;
+    }
+    const saturated = m.two.busy >= 0.95 * full;
+    const idle1 = Math.max(0, full - m.one.busy);
+    const change =
+      m.ratio >= 1.02
+        ? `gained ${fmt((m.ratio - 1) * 100)} %`
+        : m.ratio <= 0.98
+          ? `lost ${fmt((1 - m.ratio) * 100)} %`
+          : 'stayed level';
+    parts.push(
+      `- ${name}: ${fmt(m.one.rps)} req/s with 1+1, ${fmt(m.two.rps)} with 2+2 (x${fmt(m.ratio, 2)}, ${change}). ` +
+        `The machine was ${fmt(m.one.busy)} % busy in the 1+1 run (${fmt(idle1)} % of a core idle) and ${fmt(m.two.busy)} % in the 2+2 run` +
+        (saturated
+          ? `: all ${cores} cores saturated, so the second gateway and echo instance only share CPU with the first ones, the broker and the load generator. `
+          : `: not saturated, so something other than CPU (e.g. round trips to the broker) limited it as well. `) +
+        `The benchmark's own processes got ${fmt(m.one.ownCpu)} % (1+1) and ${fmt(m.two.ownCpu)} % (2+2) of the ${fmt(full)} %, other work on the machine the rest. ` +
+        `The gateways used ${fmt(m.one.gatewaysCpu)} % of a core in all with 1+1 and ${fmt(m.two.gatewaysCpu)} % with 2+2, the echo instances ${fmt(m.one.echoCpu)} % and ${fmt(m.two.echoCpu)} %, ` +
+        `the broker ${fmt(m.one.cpu.broker)} % and ${fmt(m.two.cpu.broker)} %, autocannon ${fmt(m.one.cpu.loadgen)} % and ${fmt(m.two.cpu.loadgen)} %. ` +
+        `CPU per request, 1+1 and 2+2: gateway ${fmt(m.one.us.gateway)} and ${fmt(m.two.us.gateway)} µs, echo ${fmt(m.one.us.echo)} and ${fmt(m.two.us.echo)} µs, ` +
+        `broker ${fmt(m.one.us.broker)} and ${fmt(m.two.us.broker)} µs.`,
+    );
+  }
+  const others = s.modes
+    .flatMap((m) => [m.one, m.two])
+    .filter(Boolean)
+    .map((x) => x.cpu.other)
+    .filter(Number.isFinite);
+  const maxOther = others.length ? Math.max(...others) : NaN;
+  parts.push(
+    '',
+    `On ${cores} cores the 2+2 setup can only gain the CPU the 1+1 run did not get (idle, or taken by other work on a`,
+    'shared machine, which more runnable processes win back a share of); more processes add no cores, only context',
+    'switches and broker connections, so the CPU per request does not fall (compare 1+1 and 2+2 above). The scale-out',
+    'pays where each process gets cores of its own.',
+    '',
+  );
+  if (maxOther > 25)
+    parts.push(
+      `Other work on the shared machine took up to ${fmt(maxOther)} % of a core during these runs (the \`other\` column): ` +
+        'the req/s and the CPU per request above (which rises under contention) are disturbed by it, and so is the projection below.',
+      '',
+    );
+  parts.push('### What a bigger machine would give', '');
+  const raw = s.raw;
+  if (raw)
+    parts.push(
+      `The broker's own rate in this run: raw amqplib RPC (direct reply-to, noDelay, ${fmt(c.connections)} outstanding) reached ` +
+        `${fmt(raw.rps)} req/s with the broker at ${fmt(raw.broker)} % of a core (machine ${fmt(raw.busy)} % busy)` +
+        (s.rawPub
+          ? `; the raw confirmed publisher (1 KiB persistent) ${fmt(s.rawPub.rps)} msg/s with the broker at ${fmt(s.rawPub.broker)} %. `
+          : '. ') +
+        `The projection below caps RPC at the raw RPC rate and async at ${s.rawPub ? "the raw publisher's" : 'the raw RPC'} rate. ` +
+        `That cap is conservative in one way (it was measured on the same ${cores} shared cores, so the broker may do more with cores of its own) ` +
+        'and optimistic in another (each queue is served by one Erlang process, so one queue does not grow with the machine; past it take more ' +
+        'queues or broker nodes, see [scaling.md](scaling.md)).',
+      '',
+    );
+  else
+    parts.push(
+      "The raw amqplib RPC row (`raw-rpc`, the broker's own rate) did not run: no broker bound below.",
+      '',
+    );
+  parts.push(
+    'With the load generator on other machines and one core per Node process, a request costs the CPU per request of the',
+    '1+1 run (gateway + echo + broker, load generator excluded); N cores give N x 10^6 / that many req/s, as long as the',
+    'broker keeps up. Gateways and echo instances needed at that rate = req/s x their µs per request / 10^6 (Node runs one',
+    'event loop per process, so one process per core):',
+    '',
+    "| mode | CPU µs per request (gateway + echo + broker) | cores | CPU-bound req/s | req/s, capped at the broker's measured rate | gateway processes | echo processes |",
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const m of s.modes) {
+    const base = m.one || m.two;
+    for (const p of m.projection)
+      parts.push(
+        `| ${m.mode === 'async' ? 'async' : 'RPC'} | ${fmt(base.us.gateway)} + ${fmt(base.us.echo)} + ${fmt(base.us.broker)} = ${fmt(m.perReq)} | ${p.cores} | ${fmt(p.cpuBound)} | ${fmt(p.rps)}${p.brokerBound ? ' (broker)' : ''} | ${fmt(p.gateways)} | ${fmt(p.echos)} |`,
+      );
+  }
+  parts.push('');
+  for (const m of s.modes) {
+    if (!m.atBound) continue;
+    const base = m.one || m.two;
+    const first = m.projection.find((p) => p.brokerBound);
+    parts.push(
+      `- ${m.mode === 'async' ? 'Async' : 'RPC'}: to reach the broker's measured ${fmt(m.atBound.rps)} req/s (\`${m.atBound.by}\`) takes ${fmt(m.atBound.gatewayCores, 1)} cores of gateways ` +
+        `(${fmt(base.us.gateway)} µs each request), ${fmt(m.atBound.echoCores, 1)} of echo instances and ${fmt(m.atBound.brokerCores, 1)} of broker` +
+        (first
+          ? `; from ${first.cores} cores on, the broker is the limit, not Warren's processes.`
+          : `; within ${m.projection[m.projection.length - 1].cores} cores the CPU, not the broker, is the limit.`),
+    );
+  }
+  parts.push(
+    '',
+    'The projection is arithmetic on figures measured under contention on this machine (CPU per request rises a little',
+    'when processes share cores), not a measurement on a bigger one.',
+    '',
+  );
+  return parts.join('\n');
+}
+
 /** "What limits Warren here": the figures behind the gaps, all read from the saved results. */
 function findingsSection(saved, profileFound) {
   const res = saved.results;
@@ -268,6 +423,7 @@ much). Absolute figures move by 10-25 % between runs; compare scenarios within o
 
 ${tables(saved, false)}
 ${sweepSection(saved, 'performance/')}
+${scaleSection(saved) ? `## Scale-out (2 gateways + 2 echo instances)\n\n${scaleSection(saved)}` : ''}
 ## What limits Warren here
 
 ${findingsSection(saved, profileFound)}
@@ -287,6 +443,9 @@ npm run bench           # builds (tsc -b), runs everything, writes docs/performa
 npm run bench:peers     # the same plus the Moleculer and NestJS rows (npm ci in ../shared/peers if needed)
 PROFILE=1 npm run bench # adds --cpu-prof profiles of the gateway and echo (the Profile section)
 ROUNDS=1 DURATION=5 ONLY=warren-rpc,raw-rpc node tests/bench/bench.js   # a quick subset (this file untouched)
+SCALE=0 npm run bench   # without the scale-out rows (2 gateways + 2 echo instances)
+# a second run on the same machine at the same time: its own ports, vhost and output directory
+BENCH_PORT_BASE=3610 BENCH_VHOST=warren-bench-2 BENCH_OUT=/tmp/bench-2 ONLY=warren-rpc,warren-rpc-x2,raw-rpc node tests/bench/bench.js
 # before/after of a change in libs/: two trees from one snapshot, differing only in libs/
 node tests/bench/prepare-baseline.js worktree /tmp/warren-after
 node tests/bench/prepare-baseline.js HEAD /tmp/warren-before --from /tmp/warren-after
@@ -299,7 +458,11 @@ A broker must answer on \`AMQP_URL\` (default \`amqp://guest:guest@127.0.0.1:567
 Knobs (defaults): \`ROUNDS\` (3), \`WARMUP\` (2), \`DURATION\` (7), \`CONNECTIONS\` (64), \`DRAIN_N\` (50000, so that the
 whole run stays under 10 minutes; the issue's figure is \`DRAIN_N=200000\`), \`SWEEP=0\`, \`SWEEP_CONNECTIONS\` (1,4,16,64,256),
 \`SWEEP_DURATION\` (3), \`ONLY\`, \`PROFILE=1\`, \`QUIET_BUSY\`/\`QUIET_MAX\` (wait up to 3 s before a run while the machine is busy),
-\`WARREN_ROOT\`, \`COMPARE_WITH\`, \`COMPARE_LABEL\`, \`COMPARE_NOTE\`, \`BENCH_OUT\`, \`PEERS_DIR\`.
+\`WARREN_ROOT\`, \`COMPARE_WITH\`, \`COMPARE_LABEL\`, \`COMPARE_NOTE\`, \`BENCH_OUT\`, \`PEERS_DIR\`, \`SCALE\` (1; 0 leaves out the
+scale-out rows, \`ONLY\` can name them either way), \`BENCH_VHOST\` (warren-bench; created and deleted by the run) and
+\`BENCH_PORT_BASE\` (unset: the gateways on 3210/3211, their metrics on 9470/9472, echo's on 9471/9473, the peers on
+3100-3102; set to B: the gateways on B and B+1, the peers on B+2 to B+4, the metrics ports on B+10 to B+13). Two runs at the
+same time need their own \`BENCH_VHOST\`, \`BENCH_PORT_BASE\` and \`BENCH_OUT\`.
 Raw data: [\`docs/performance/results-${m.stamp}.json\`](performance/results-${m.stamp}.json); child logs under
 \`bench-results/\` (not committed).
 ${Number.isFinite(st('warren-rpc')) ? '' : '\nThe Warren rows are missing from this run: the gateway was not built when it ran.\n'}`;
@@ -342,6 +505,8 @@ async function writeReports(saved, outDir, { full, charts }) {
     sweepSection(saved, chartPrefix),
     '',
   ];
+  const scale = scaleSection(saved);
+  if (scale) latest.push('## Scale-out (2 gateways + 2 echo instances)', '', scale);
   if (saved.profile) latest.push('## Profile', '', profileSection(saved.profile));
   files.latest = path.join(outDir, 'latest.md');
   fs.writeFileSync(files.latest, await formatMd(latest.join('\n'), files.latest));
@@ -361,4 +526,4 @@ async function writeReports(saved, outDir, { full, charts }) {
   return files;
 }
 
-module.exports = { writeReports, performanceMd, tables };
+module.exports = { writeReports, performanceMd, tables, scaleSection };

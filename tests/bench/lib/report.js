@@ -73,6 +73,22 @@ function costOf(run) {
   return out;
 }
 
+/**
+ * CPU µs per request of a run with several instances of a process (`gateway-1`, `gateway-2`, ...):
+ * the instances of one process summed (`gateway`, `echo`), over the run's total throughput, so the
+ * figure compares directly with the single-instance rows. Not-a-process keys are left out.
+ */
+function instanceCost(cpu, rps) {
+  const out = {};
+  if (!cpu || !(rps > 0)) return out;
+  for (const [k, v] of Object.entries(cpu)) {
+    if (NOT_A_PROCESS.includes(k) || !Number.isFinite(v)) continue;
+    const name = k.replace(/-\d+$/, '');
+    out[name] = (out[name] || 0) + (v / 100 / rps) * 1e6;
+  }
+  return out;
+}
+
 function costCell(runs) {
   const keys = [];
   for (const r of runs) for (const k of Object.keys(costOf(r))) if (!keys.includes(k)) keys.push(k);
@@ -213,6 +229,21 @@ const RATIOS = [
     metric: 'throughput',
     target: 2.5,
     higherIsBetter: true,
+  },
+  // Scale-out on this machine (informational): two gateways + two echo instances against one + one.
+  {
+    id: 'scale-async',
+    label: 'Warren async 2+2 / 1+1 (req/s)',
+    a: 'warren-async-x2',
+    b: 'warren-async',
+    metric: 'throughput',
+  },
+  {
+    id: 'scale-rpc',
+    label: 'Warren RPC 2+2 / 1+1 (req/s)',
+    a: 'warren-rpc-x2',
+    b: 'warren-rpc',
+    metric: 'throughput',
   },
   // The same comparisons on a CPU-cost basis: CPU µs per request of the process that limits each
   // side (the gateway; the consumer in the drain). On one core, capacity ~ 1 / cost, and the cost
@@ -394,8 +425,106 @@ function runSummary(sc, r) {
   return `${fmt(r.rps)} req/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms errors ${r.errors} non2xx ${r.non2xx || 0} | cpu ${cpu}`;
 }
 
+/**
+ * The figures of the scale-out section, all medians over the rounds of the saved results: for each
+ * mode (async, RPC) the 1+1 and 2+2 throughput, machine busy, CPU per process and CPU µs per request
+ * (gateways, echo instances, broker, load generator), and the broker's own rate from the raw RPC
+ * row. `projection` gives, for N cores with the load generator elsewhere, the CPU-bound estimate
+ * N x 10^6 / (gateway + echo + broker µs per request), that estimate capped at the broker's measured
+ * rate (raw RPC for RPC; for async the raw confirmed publisher when it ran, else raw RPC), and how
+ * many gateway and echo processes (one core each) that rate needs.
+ */
+function scaleOut(results, coresList = [2, 4, 8, 16, 32]) {
+  const runsOf = (id) => okRuns(results[id]);
+  const med = (id, f) => median(runsOf(id).map(f));
+  const sumOf = (cpu, re) =>
+    Object.entries(cpu || {})
+      .filter(([k]) => re.test(k))
+      .reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
+  const side = (id) => {
+    if (runsOf(id).length === 0) return undefined;
+    const cpu = {};
+    for (const r of runsOf(id))
+      for (const k of Object.keys(r.cpu || {})) if (!(k in cpu)) cpu[k] = NaN;
+    for (const k of Object.keys(cpu)) cpu[k] = med(id, (r) => (r.cpu || {})[k]);
+    const us = (proc) => med(id, (r) => instanceCost(r.cpu, throughputOf(r))[proc]);
+    return {
+      rps: med(id, throughputOf),
+      p50: med(id, (r) => r.p50),
+      p99: med(id, (r) => r.p99),
+      busy: cpu.busy,
+      // What the benchmark's own processes got of the machine (the rest is other work on it).
+      ownCpu: med(id, (r) => (r.cpu || {}).busy - ((r.cpu || {}).other || 0)),
+      cpu,
+      gatewaysCpu: med(id, (r) => sumOf(r.cpu, /^gateway(-\d+)?$/)),
+      echoCpu: med(id, (r) => sumOf(r.cpu, /^echo(-\d+)?$/)),
+      us: {
+        gateway: us('gateway'),
+        echo: us('echo'),
+        broker: us('broker'),
+        loadgen: us('loadgen'),
+      },
+    };
+  };
+  const raw = runsOf('raw-rpc').length
+    ? {
+        rps: med('raw-rpc', throughputOf),
+        broker: med('raw-rpc', (r) => (r.cpu || {}).broker),
+        busy: med('raw-rpc', (r) => (r.cpu || {}).busy),
+      }
+    : undefined;
+  const rawPub = runsOf('raw-publish').length
+    ? {
+        rps: med('raw-publish', throughputOf),
+        broker: med('raw-publish', (r) => (r.cpu || {}).broker),
+      }
+    : undefined;
+  const modes = [];
+  for (const [mode, id] of [
+    ['async', 'warren-async'],
+    ['rpc', 'warren-rpc'],
+  ]) {
+    const one = side(id);
+    const two = side(`${id}-x2`);
+    if (!one && !two) continue;
+    const ratio = one && two ? two.rps / one.rps : NaN;
+    // Per-request CPU of the 1+1 run: the processes as they would run, one each, on a bigger machine.
+    const base = one || two;
+    const perReq = base.us.gateway + base.us.echo + base.us.broker;
+    // The broker's rate for this kind of traffic: raw RPC for RPC; the raw confirmed publisher for
+    // async when it ran, else raw RPC.
+    const boundBy = mode === 'async' && rawPub ? 'raw-publish' : raw ? 'raw-rpc' : undefined;
+    const bound = boundBy === 'raw-publish' ? rawPub.rps : raw ? raw.rps : NaN;
+    const projection = coresList.map((cores) => {
+      const cpuBound = Number.isFinite(perReq) && perReq > 0 ? (cores * 1e6) / perReq : NaN;
+      const rps = Number.isFinite(bound) ? Math.min(cpuBound, bound) : cpuBound;
+      return {
+        cores,
+        cpuBound,
+        rps,
+        brokerBound: Number.isFinite(bound) && bound < cpuBound,
+        gateways: Math.ceil((rps * base.us.gateway) / 1e6),
+        echos: Math.ceil((rps * base.us.echo) / 1e6),
+      };
+    });
+    const atBound = Number.isFinite(bound)
+      ? {
+          rps: bound,
+          by: boundBy,
+          gatewayCores: (bound * base.us.gateway) / 1e6,
+          echoCores: (bound * base.us.echo) / 1e6,
+          brokerCores: (bound * base.us.broker) / 1e6,
+        }
+      : undefined;
+    modes.push({ mode, one, two, ratio, perReq, projection, atBound });
+  }
+  return { modes, raw, rawPub };
+}
+
 module.exports = {
   costOf,
+  instanceCost,
+  scaleOut,
   median,
   spread,
   fmt,
