@@ -10,7 +10,7 @@ import {
   spread,
   sweepTable,
 } from './lib/report';
-import { scaleSection } from './lib/docs';
+import { machineSection, scaleSection } from './lib/docs';
 import { summarize } from './lib/profile';
 import { lineSpec } from './lib/charts';
 
@@ -217,5 +217,37 @@ describe('bench report', () => {
     expect(
       scaleSection({ ...scaleSaved, results: { 'warren-rpc': scaleResults['warren-rpc'] } }),
     ).toBe('');
+  });
+
+  it('sums every process per request and says what the async target would need of the gateway', () => {
+    const run = (rps: number, cpu: Record<string, number>) => ({ rps, p50: 1, p99: 2, cpu });
+    const saved = {
+      meta: { machine: { cpus: 2 } },
+      results: {
+        // Warren: 100 + 50 + 100 + 50 = 300 µs; naive: 150 + 25 + 100 + 50 = 325 µs (at 4 000 req/s).
+        'warren-async': [run(4000, { gateway: 40, echo: 20, broker: 40, loadgen: 20, busy: 120 })],
+        'gw-202': [
+          run(4000, {
+            'naive-gateway': 60,
+            'echo-consumer': 10,
+            broker: 40,
+            loadgen: 20,
+            busy: 130,
+          }),
+        ],
+      },
+    };
+    const md = machineSection(saved);
+    expect(md).toContain('| Warren async (gateway + echo) | 300 | 100 | 6 667 | 4 000 | 60 |');
+    expect(md).toContain('| naive gateway, 202 | 325 | 150 | 6 154 | 4 000 | 65 |');
+    // 325 / 1.5 = 216.7, minus the 200 µs Warren's other processes take.
+    expect(md).toContain('tends to 1.08 (their summed costs, 325 / 300 µs)');
+    expect(md).toContain('needs the gateway at or below 17 µs per request (now 100)');
+    expect(md).not.toContain('RPC vs');
+    // When the rest alone is too expensive, the target is called unreachable on this machine.
+    const heavy = JSON.parse(JSON.stringify(saved)) as typeof saved;
+    heavy.results['warren-async'][0].cpu.broker = 120;
+    expect(machineSection(heavy)).toContain('even a gateway that cost nothing would reach only');
+    expect(machineSection({ meta: { machine: { cpus: 2 } }, results: {} })).toBe('');
   });
 });

@@ -100,6 +100,11 @@ function profileSection(p, stamp) {
 
 /** The newest saved results in `dir` (other than `exceptStamp`) that satisfy `pred`. */
 function latestSaved(dir, pred, exceptStamp) {
+  return allSaved(dir, pred, exceptStamp)[0];
+}
+
+/** Every saved run in `dir` matching `pred` (newest first), except the one with `exceptStamp`. */
+function allSaved(dir, pred, exceptStamp) {
   let files;
   try {
     files = fs
@@ -108,17 +113,18 @@ function latestSaved(dir, pred, exceptStamp) {
       .sort()
       .reverse();
   } catch {
-    return undefined;
+    return [];
   }
+  const out = [];
   for (const f of files) {
     try {
       const s = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-      if (s.meta.stamp !== exceptStamp && pred(s)) return { saved: s, file: f };
+      if (s.meta.stamp !== exceptStamp && pred(s)) out.push({ saved: s, file: f });
     } catch {
       // unreadable: skip
     }
   }
-  return undefined;
+  return out;
 }
 
 function compareSection(found) {
@@ -137,8 +143,8 @@ function compareSection(found) {
   const rows = saved.scenarios.filter((s) => ids.includes(s.id) && saved.results[s.id]);
   return [
     `From \`docs/performance/${file}\` (${saved.meta.date}, \`${saved.meta.command}\`): "now" ran from \`${warrenRoot || '.'}\`, ` +
-      `"${label}" from \`${compareWith}\`, trees made by \`tests/bench/prepare-baseline.js\` from one snapshot that differ only in libs/. ` +
-      `Each pair ran back to back, in alternating order, in the same run. ${note}`,
+      `"${label}" from \`${compareWith}\`; each pair ran back to back, in alternating order, in the same run. ` +
+      `What differs: ${note || 'not recorded (COMPARE_NOTE).'}`,
     '',
     report.resultsTable(rows, saved.results),
     '',
@@ -302,6 +308,78 @@ function scaleSection(saved) {
   return parts.join('\n');
 }
 
+const MACHINE_ROWS = [
+  ['Warren async (gateway + echo)', 'warren-async', 'gateway'],
+  ['naive gateway, 202', 'gw-202', 'naive-gateway'],
+  ['plain express + json, no broker', 'http-plain', 'naive-gateway'],
+  ['Warren RPC (gateway + echo)', 'warren-rpc', 'gateway'],
+  ['naive gateway, RPC', 'gw-rpc', 'naive-gateway'],
+  ['Moleculer tuned, RPC', 'moleculer-tuned', 'gateway'],
+  ['NestJS, RPC', 'nest', 'http-app'],
+  ['raw amqplib RPC', 'raw-rpc', null],
+];
+
+/** CPU µs per request of every process of a run (broker, services, load generator), summed. */
+function totalCost(run) {
+  const t = report.throughputOf(run);
+  if (!run || !run.cpu || !(t > 0)) return NaN;
+  let sum = 0;
+  for (const [k, v] of Object.entries(run.cpu))
+    if (k !== 'busy' && k !== 'other' && Number.isFinite(v)) sum += (v / 100 / t) * 1e6;
+  return sum;
+}
+
+/**
+ * "The whole machine": each scenario's CPU per request summed over all its processes (broker and
+ * load generator included) and the throughput that cost allows on this machine's cores; then what
+ * the async and RPC targets would need, given the parts Warren's gateway does not control.
+ */
+function machineSection(saved) {
+  const res = saved.results;
+  const cores = saved.meta.machine.cpus;
+  const ok = (id) => (res[id] || []).filter((r) => !r.failed);
+  const med = (id, f) => report.median(ok(id).map(f));
+  const total = (id) => med(id, totalCost);
+  const part = (id, proc) => med(id, (r) => report.costOf(r)[proc]);
+  const rows = MACHINE_ROWS.filter(([, id]) => ok(id).length > 0);
+  if (rows.length === 0) return '';
+  const out = [
+    `The processes of a scenario share the machine's ${cores} cores, so once the cores are busy, throughput is about`,
+    `${cores} x 10^6 / (CPU µs per request summed over every process: broker, gateway, services and load generator):`,
+    '',
+    '| scenario | CPU µs per request, all processes | of which the HTTP-facing process | ceiling on this machine (req/s) | measured (req/s) | machine busy (% of 100 x cores) |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(([name, id, proc]) => {
+      const tc = total(id);
+      const busy = med(id, (r) => (r.cpu || {}).busy);
+      return `| ${name} | ${fmt(tc)} | ${proc ? fmt(part(id, proc)) : '-'} | ${fmt((cores * 1e6) / tc)} | ${fmt(med(id, report.throughputOf))} | ${fmt(busy / cores)} |`;
+    }),
+    '',
+  ];
+  const bound = (warren, other, label, target) => {
+    const w = total(warren);
+    const o = total(other);
+    const g = part(warren, 'gateway');
+    if (!Number.isFinite(w) || !Number.isFinite(o) || !Number.isFinite(g)) return;
+    const now = o / w;
+    const free = o / (w - g);
+    const needed = o / target - (w - g);
+    out.push(
+      `- ${label}: with both sides CPU-bound here, the throughput ratio tends to ${fmt(now, 2)} (their summed costs, ${fmt(o)} / ${fmt(w)} µs). ` +
+        `The broker, echo and the load generator take ${fmt(w - g)} µs of Warren's ${fmt(w)}; ` +
+        (free < target
+          ? `even a gateway that cost nothing would reach only ${fmt(free, 2)}x, so the ${target}x target cannot be met on this ${cores}-core machine ` +
+            'where everything shares the cores; it needs the gateway on cores of its own (the capacity-estimate rows above compare that).'
+          : `the ${target}x target needs the gateway at or below ${fmt(Math.max(0, needed))} µs per request (now ${fmt(g)}).`),
+    );
+  };
+  bound('warren-async', 'gw-202', 'Async vs the naive gateway', 1.5);
+  bound('warren-rpc', 'moleculer-tuned', 'RPC vs tuned Moleculer', 1.5);
+  bound('warren-rpc', 'nest', 'RPC vs NestJS', 2.5);
+  out.push('');
+  return out.join('\n');
+}
+
 /** "What limits Warren here": the figures behind the gaps, all read from the saved results. */
 function findingsSection(saved, profileFound) {
   const res = saved.results;
@@ -321,9 +399,8 @@ function findingsSection(saved, profileFound) {
     ['raw amqplib consumer, drain', 'drain-raw', 'raw-consumer'],
   ].filter(([, id]) => res[id]);
   const parts = [
-    'In every gateway scenario the HTTP-facing process needs the most CPU per request, so it sets the capacity;',
-    'the broker has room (the raw RPC row shows what it does here). On this shared machine no process gets a full',
-    'core, so the last column, 10^6 / (CPU µs per request), is what one core of its own would give. Medians:',
+    'CPU time per request of each process (medians). On this shared machine no process gets a full core, so the',
+    'last column, 10^6 / (CPU µs per request), is what one core of its own would give:',
     '',
     '| process | CPU µs per request | % of a core used | requests/s on one core (estimate) |',
     '|---|---|---|---|',
@@ -332,6 +409,7 @@ function findingsSection(saved, profileFound) {
         `| ${name} | ${fmt(cost(id, proc))} | ${fmt(cpu(id, proc))} | ${fmt(1e6 / cost(id, proc))} |`,
     ),
     '',
+    machineSection(saved),
   ];
   const p = profileFound && profileFound.saved.profile;
   if (p && !p.failed) {
@@ -362,6 +440,7 @@ function findingsSection(saved, profileFound) {
 }
 
 function performanceMd(saved, profileFound, compareFound) {
+  const compares = [].concat(compareFound || []);
   const m = saved.meta;
   const c = m.config;
   const st = (id) =>
@@ -431,9 +510,9 @@ ${findingsSection(saved, profileFound)}
 
 ${profileFound ? profileSection(profileFound.saved.profile, profileFound.saved.meta.stamp === m.stamp ? undefined : profileFound.saved.meta.stamp) : 'No profile yet: run with `PROFILE=1`.'}
 
-## Library changes, before and after
+## Changes, before and after (same-run A/B)
 
-${compareFound ? compareSection(compareFound) : 'No before/after run yet (see How to reproduce).'}
+${compares.length ? compares.map((f) => compareSection(f)).join('\n') : 'No before/after run yet (see How to reproduce).'}
 
 ## How to reproduce
 
@@ -514,9 +593,10 @@ async function writeReports(saved, outDir, { full, charts }) {
     const profileFound = saved.profile
       ? { saved, file: path.basename(files.json) }
       : latestSaved(outDir, (s) => s.profile && !s.profile.failed, saved.meta.stamp);
-    const compareFound = saved.meta.config.compareWith
-      ? { saved, file: path.basename(files.json) }
-      : latestSaved(outDir, (s) => !!s.meta.config.compareWith, saved.meta.stamp);
+    const compareFound = [
+      ...(saved.meta.config.compareWith ? [{ saved, file: path.basename(files.json) }] : []),
+      ...allSaved(outDir, (s) => !!s.meta.config.compareWith, saved.meta.stamp),
+    ];
     files.doc = path.join(outDir, '..', 'performance.md');
     fs.writeFileSync(
       files.doc,
@@ -526,4 +606,4 @@ async function writeReports(saved, outDir, { full, charts }) {
   return files;
 }
 
-module.exports = { writeReports, performanceMd, tables, scaleSection };
+module.exports = { writeReports, performanceMd, tables, scaleSection, machineSection };
