@@ -49,6 +49,11 @@ export class ConfirmedChannel {
     if (!this.open) return Promise.reject(new BrokerUnavailableError('channel closed'));
     const messageId = options.messageId ?? randomUUID();
     const mandatory = options.mandatory ?? true;
+    // A copy only when a default has to be filled in (callers that set both skip it).
+    const props =
+      options.messageId === undefined || options.mandatory === undefined
+        ? { ...options, messageId, mandatory }
+        : options;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -75,13 +80,7 @@ export class ConfirmedChannel {
         }
       };
       try {
-        this.channel.publish(
-          exchange,
-          routingKey,
-          body,
-          { ...options, messageId, mandatory },
-          onConfirm,
-        );
+        this.channel.publish(exchange, routingKey, body, props, onConfirm);
       } catch (err) {
         settled = true;
         clearTimeout(timer);

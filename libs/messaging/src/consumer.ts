@@ -53,12 +53,12 @@ export class Consumer implements Attachment {
     if (this.stopped) return;
     const { logger, queue } = this.options;
     const channel = await connection.createChannel();
-    let open = true;
+    const link: ChannelLink = { channel, open: true, logger, queue };
     channel.on('error', (err: Error) =>
       logger.warn({ err: { message: err.message } }, `${this.name} channel error`),
     );
     channel.on('close', () => {
-      open = false;
+      link.open = false;
       if (this.channel !== channel) return;
       this.channel = undefined;
       this.consumerTag = undefined;
@@ -77,27 +77,7 @@ export class Consumer implements Attachment {
           channel.close().catch(() => undefined);
           return;
         }
-        let settled = false;
-        const settle = (what: string, fn: () => void): void => {
-          if (settled) return;
-          settled = true;
-          if (!open) {
-            logger.warn(
-              { queue, messageId: msg.properties.messageId },
-              `${what} skipped: channel closed; broker will redeliver`,
-            );
-            return;
-          }
-          fn();
-        };
-        onMessage({
-          body: msg.content,
-          properties: msg.properties,
-          routingKey: msg.fields.routingKey,
-          redelivered: msg.fields.redelivered,
-          ack: () => settle('ack', () => channel.ack(msg)),
-          nack: (requeue) => settle('nack', () => channel.nack(msg, false, requeue)),
-        });
+        onMessage(new ChannelDelivery(msg, link));
       },
       { noAck: false },
     );
@@ -139,5 +119,52 @@ export class Consumer implements Attachment {
         // Disconnected: the supervisor re-attaches on reconnect.
       }
     }, 1000).unref();
+  }
+}
+
+/** The channel a delivery came from, and whether it is still open (shared by its deliveries). */
+interface ChannelLink {
+  readonly channel: Channel;
+  open: boolean;
+  readonly logger: Logger;
+  readonly queue: string;
+}
+
+/** A delivery settled at most once, on its own channel (a class: no closures per message). */
+class ChannelDelivery implements Delivery {
+  readonly body: Buffer;
+  readonly properties: MessageProperties;
+  readonly routingKey: string;
+  readonly redelivered: boolean;
+  private settled = false;
+
+  constructor(
+    private readonly msg: ConsumeMessage,
+    private readonly link: ChannelLink,
+  ) {
+    this.body = msg.content;
+    this.properties = msg.properties;
+    this.routingKey = msg.fields.routingKey;
+    this.redelivered = msg.fields.redelivered;
+  }
+
+  ack(): void {
+    if (this.begin('ack')) this.link.channel.ack(this.msg);
+  }
+
+  nack(requeue: boolean): void {
+    if (this.begin('nack')) this.link.channel.nack(this.msg, false, requeue);
+  }
+
+  /** True when the settle may go ahead: the first one, on a channel that is still open. */
+  private begin(what: string): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    if (this.link.open) return true;
+    this.link.logger.warn(
+      { queue: this.link.queue, messageId: this.properties.messageId },
+      `${what} skipped: channel closed; broker will redeliver`,
+    );
+    return false;
   }
 }

@@ -1,4 +1,5 @@
 // RPC client over direct reply-to: correlation map, per-call timeout = message expiration, no leaks.
+import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
 import type { Logger } from '@warren/observability';
 import type { Attachment, Broker } from './broker';
@@ -100,24 +101,27 @@ export class RpcClient implements Attachment {
         new BrokerUnavailableError('broker unavailable: not connected or blocked'),
       );
     }
-    const { timeoutMs, ...publishOptions } = options;
+    const { timeoutMs } = options;
     const correlationId = this.prefix + (this.seq++).toString(36);
+    // One copy of the caller's options (amqplib ignores the extra `timeoutMs`); with messageId
+    // and mandatory set here, ConfirmedChannel.publish passes it on without copying again.
+    const publishOptions: PublishOptions = {
+      ...options,
+      messageId: options.messageId ?? randomUUID(),
+      mandatory: options.mandatory ?? true,
+      correlationId,
+      replyTo: REPLY_TO,
+      expiration: String(timeoutMs),
+    };
     return new Promise<RpcReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.settle(correlationId)) reject(new RpcTimeoutError(timeoutMs));
       }, timeoutMs);
       this.pending.set(correlationId, { resolve, reject, timer });
       this.options.onPendingChange?.(this.pending.size);
-      confirmed
-        .publish('', queue, body, {
-          ...publishOptions,
-          correlationId,
-          replyTo: REPLY_TO,
-          expiration: String(timeoutMs),
-        })
-        .catch((err: Error) => {
-          if (this.settle(correlationId)) reject(err);
-        });
+      confirmed.publish('', queue, body, publishOptions).catch((err: Error) => {
+        if (this.settle(correlationId)) reject(err);
+      });
     });
   }
 

@@ -67,17 +67,18 @@ export class Processor {
   readonly onMessage = (delivery: Delivery): void => {
     this.inFlight++;
     this.deps.metrics.inFlight.set(this.inFlight);
-    this.handle(delivery)
-      .catch((err: unknown) => {
-        // Only reached when even the retry/DLQ publish failed: leave the message to the broker.
-        this.deps.logger.error({ err }, 'message could not be settled; requeueing');
-        delivery.nack(true);
-      })
-      .finally(() => {
-        this.inFlight--;
-        this.deps.metrics.inFlight.set(this.inFlight);
-        if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
-      });
+    this.handle(delivery).then(this.settled, (err: unknown) => {
+      // Only reached when even the retry/DLQ publish failed: leave the message to the broker.
+      this.deps.logger.error({ err }, 'message could not be settled; requeueing');
+      delivery.nack(true);
+      this.settled();
+    });
+  };
+
+  private readonly settled = (): void => {
+    this.inFlight--;
+    this.deps.metrics.inFlight.set(this.inFlight);
+    if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
   };
 
   /** Resolves when no message is in flight, or after `timeoutMs` (then aborts handlers' signals). */
@@ -104,12 +105,6 @@ export class Processor {
     const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
     const attempt = positiveInt(headers['x-attempt']) ?? 1;
     const isCall = typeof properties.replyTo === 'string' && properties.replyTo.length > 0;
-    // Built on first use: most successful messages never log.
-    let log: Logger | undefined;
-    const getLog = (): Logger =>
-      (log ??= this.deps.logger.child({ requestId, traceparent, attempt }));
-    let services: ServiceClient | undefined;
-    const deps = this.deps;
 
     const publishedAt = publishedAtMs(headers, properties.timestamp);
     const start = Date.now();
@@ -118,23 +113,15 @@ export class Processor {
 
     // The time limit starts now; the handler's signal is only made if the handler reads it.
     const deadline = this.deadlines.add();
-    const ctx: HandlerContext = {
-      get log() {
-        return getLog();
-      },
+    const ctx = new MessageContext(
+      this.deps,
+      delivery,
+      deadline,
       requestId,
       traceparent,
       attempt,
       isCall,
-      get signal() {
-        return deadline.signal;
-      },
-      body: delivery.body,
-      properties,
-      get services() {
-        return (services ??= deps.services(requestId, traceparent));
-      },
-    };
+    );
 
     let outcome: Outcome;
     try {
@@ -149,7 +136,7 @@ export class Processor {
       delivery.ack();
       outcome = 'success';
     } catch (err) {
-      outcome = await this.fail(delivery, err, attempt, isCall, getLog());
+      outcome = await this.fail(delivery, err, attempt, isCall, ctx.log);
     }
     this.processing.observe((Date.now() - start) / 1000);
     this.messages[outcome].inc();
@@ -309,4 +296,45 @@ function withDeadline<T>(work: Promise<T>, deadline: Deadline): Promise<T> {
     deadline.onExpire(reject);
     work.then(resolve, reject);
   });
+}
+
+/**
+ * What a handler sees of its message. A class (getters on the prototype) rather than an object
+ * literal with closures per message: the logger, the AbortSignal and the service client are made
+ * only when the handler reads them, and nothing else is allocated for the ones it does not.
+ */
+class MessageContext implements HandlerContext {
+  private logger: Logger | undefined;
+  private client: ServiceClient | undefined;
+  readonly body: Buffer;
+  readonly properties: Delivery['properties'];
+
+  constructor(
+    private readonly deps: ProcessorDeps,
+    delivery: Delivery,
+    private readonly deadline: Deadline,
+    readonly requestId: string,
+    readonly traceparent: string | undefined,
+    readonly attempt: number,
+    readonly isCall: boolean,
+  ) {
+    this.body = delivery.body;
+    this.properties = delivery.properties;
+  }
+
+  get log(): Logger {
+    return (this.logger ??= this.deps.logger.child({
+      requestId: this.requestId,
+      traceparent: this.traceparent,
+      attempt: this.attempt,
+    }));
+  }
+
+  get signal(): AbortSignal {
+    return this.deadline.signal;
+  }
+
+  get services(): ServiceClient {
+    return (this.client ??= this.deps.services(this.requestId, this.traceparent));
+  }
 }

@@ -56,6 +56,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const limiter = deps.rateLimitPerMinute > 0 ? new RateLimiter(deps.rateLimitPerMinute) : null;
   const trust = compileTrust(deps.trustProxy);
   const security = deps.securityHeaders;
+  // Clients repeat the same query (`wait=true`): the last parse is kept, frozen (handlers only read).
+  let lastSearch = '';
+  let lastQuery: Query = NO_QUERY;
+  const queryOf = (search: string | null): Query => {
+    if (!search) return NO_QUERY;
+    if (search !== lastSearch) {
+      lastQuery = Object.freeze(parseQuery(search));
+      lastSearch = search;
+    }
+    return lastQuery;
+  };
   const clientIp = (req: IncomingMessage): string =>
     (trust ? proxyaddr(req, trust) : req.socket.remoteAddress) ?? '';
 
@@ -119,7 +130,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } catch {
         throw problems.badRequest('the service name is not a valid percent-encoded string');
       }
-      await publish(req, res, service, search ? parseQuery(search) : NO_QUERY);
+      await publish(req, res, service, queryOf(search));
       return;
     }
     applyBaseHeaders(res);
