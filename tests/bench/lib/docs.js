@@ -422,7 +422,7 @@ function findingsSection(saved, profileFound) {
       const g = layers(mode, 'gateway');
       if (g.length === 0) continue;
       parts.push(
-        `- Gateway, ${mode}: logging ${pick(g, /^logging/).toFixed(0)} %, the express stack ${pick(g, /^HTTP framework/).toFixed(0)} % ` +
+        `- Gateway, ${mode}: logging ${pick(g, /^logging/).toFixed(0)} %, express and helmet (only routes other than POST /v1/<name> reach express) ${pick(g, /^HTTP framework/).toFixed(0)} % ` +
           `and node:http ${pick(g, /^node:http/).toFixed(0)} % of its busy time (self time), garbage collection ${pick(g, /^garbage/).toFixed(0)} %, ` +
           `the AMQP client ${pick(g, /^AMQP/).toFixed(0)} %, Warren's libraries ${pick(g, /^Warren libs/).toFixed(0)} %, metrics ${pick(g, /^metrics/).toFixed(0)} %.`,
       );
