@@ -32,6 +32,7 @@ const mq = require('./lib/amqp');
 const report = require('./lib/report');
 const { summarize } = require('./lib/profile');
 const { writeReports } = require('./lib/docs');
+const { SMALL_BODY, echoSpec, gatewaySpec, postLoad, probe } = require('./lib/warren');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def);
@@ -62,7 +63,6 @@ const CFG = {
   scale: process.env.SCALE !== '0',
   portBase: process.env.BENCH_PORT_BASE ? Number(process.env.BENCH_PORT_BASE) : null,
 };
-const SMALL_BODY = JSON.stringify({ msg: 'hello', n: 42 });
 /** Every port the benchmark's processes listen on; BENCH_PORT_BASE moves them all (see the top). */
 function benchPorts(base) {
   if (!base)
@@ -101,33 +101,22 @@ let LOG_DIR;
 // `instance` 1 or 2 names the processes of the scale-out scenarios (echo-1, echo-2, ...), each on
 // its own ports; without it the process is the single `echo` or `gateway` of the other scenarios.
 function warrenEcho(root, extra = {}, instance) {
-  const ops = instance === 2 ? PORTS.echo2Ops : PORTS.echoOps;
-  return {
+  return echoSpec({
+    root,
+    amqpUrl: URL_AMQP,
+    opsPort: instance === 2 ? PORTS.echo2Ops : PORTS.echoOps,
     name: instance ? `echo-${instance}` : 'echo',
-    file: path.join(root, 'services/echo/dist/main.js'),
-    cwd: root,
-    env: { AMQP_URL: URL_AMQP, METRICS_PORT: String(ops), ...extra },
-    readyUrl: `http://127.0.0.1:${ops}/readyz`,
-  };
+    env: extra,
+  });
 }
 function warrenGateway(root, instance) {
-  const port = instance === 2 ? PORTS.gateway2 : PORTS.gateway;
-  const ops = instance === 2 ? PORTS.gateway2Ops : PORTS.gatewayOps;
-  return {
+  return gatewaySpec({
+    root,
+    amqpUrl: URL_AMQP,
+    port: instance === 2 ? PORTS.gateway2 : PORTS.gateway,
+    opsPort: instance === 2 ? PORTS.gateway2Ops : PORTS.gatewayOps,
     name: instance ? `gateway-${instance}` : 'gateway',
-    file: path.join(root, 'services/gateway/dist/main.js'),
-    cwd: root,
-    // Production defaults except: loopback bind, and the per-client rate limit (6000/min by default,
-    // which one load generator on one IP would hit in a second) raised so the limiter still runs.
-    env: {
-      AMQP_URL: URL_AMQP,
-      PORT: String(port),
-      METRICS_PORT: String(ops),
-      HOST: '127.0.0.1',
-      GATEWAY_RATE_LIMIT: '100000000',
-    },
-    readyUrl: `http://127.0.0.1:${ops}/readyz`,
-  };
+  });
 }
 const peer = (file, env = {}, args = []) => ({
   name: path.basename(file).replace(/\.m?js$/, ''),
@@ -344,21 +333,7 @@ function scenarios() {
 
 // ---- load generation ----------------------------------------------------------------------------
 function runAutocannon(url, duration, connections, extra = {}) {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        connections,
-        duration,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: SMALL_BODY,
-        timeout: 10,
-        ...extra,
-      },
-      (err, r) => (err ? reject(err) : resolve(r)),
-    );
-  });
+  return postLoad(url, { duration, connections, ...extra });
 }
 
 /**
@@ -394,16 +369,6 @@ async function runAutocannonMany(urls, duration, connections) {
     requests: parts.reduce((a, p) => a + p.requests, 0),
     parts,
   };
-}
-
-async function probe(url) {
-  let last = 0;
-  for (let i = 0; i < 80; i++) {
-    last = await procs.httpStatus('POST', url, SMALL_BODY, { 'content-type': 'application/json' });
-    if (last >= 200 && last < 300) return;
-    await procs.sleep(250);
-  }
-  throw new Error(`${url} never answered 2xx (last status ${last})`);
 }
 
 const ask = (child, msg, match) =>

@@ -17,11 +17,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const autocannon = require('autocannon');
 const procs = require('./lib/procs');
 const mq = require('./lib/amqp');
 const stats = require('./lib/soak-stats');
 const { renderSoakChart } = require('./lib/charts');
+const { echoSpec, gatewaySpec, postLoad, probe } = require('./lib/warren');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def);
@@ -40,7 +40,6 @@ const CFG = {
     echoOps: num('SOAK_ECHO_OPS_PORT', 9481),
   },
 };
-const SMALL_BODY = JSON.stringify({ msg: 'hello', n: 42 });
 const PORTS = CFG.ports;
 const URLS = {
   async: `http://127.0.0.1:${PORTS.gateway}/v1/echo`,
@@ -50,61 +49,12 @@ const URLS = {
 const log = (...a) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
 let URL_AMQP;
 
-// ---- processes: the same specs as bench.js's warrenEcho / warrenGateway -------------------------
-function warrenEcho() {
-  return {
-    name: 'echo',
-    file: path.join(REPO, 'services/echo/dist/main.js'),
-    cwd: REPO,
-    env: { AMQP_URL: URL_AMQP, METRICS_PORT: String(PORTS.echoOps) },
-    readyUrl: `http://127.0.0.1:${PORTS.echoOps}/readyz`,
-  };
-}
-function warrenGateway() {
-  return {
-    name: 'gateway',
-    file: path.join(REPO, 'services/gateway/dist/main.js'),
-    cwd: REPO,
-    // Production defaults except: loopback bind, and the per-client rate limit (6000/min by default,
-    // which one load generator on one IP would hit in a second) raised so the limiter still runs.
-    env: {
-      AMQP_URL: URL_AMQP,
-      PORT: String(PORTS.gateway),
-      METRICS_PORT: String(PORTS.gatewayOps),
-      HOST: '127.0.0.1',
-      GATEWAY_RATE_LIMIT: '100000000',
-    },
-    readyUrl: `http://127.0.0.1:${PORTS.gatewayOps}/readyz`,
-  };
-}
-
-// ---- load ---------------------------------------------------------------------------------------
-function cannon(url, amount, connections) {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        amount,
-        connections: Math.max(1, Math.min(connections, amount)),
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: SMALL_BODY,
-        timeout: 10,
-      },
-      (err, r) => (err ? reject(err) : resolve(r)),
-    );
-  });
-}
-
-async function probe(url) {
-  let last = 0;
-  for (let i = 0; i < 80; i++) {
-    last = await procs.httpStatus('POST', url, SMALL_BODY, { 'content-type': 'application/json' });
-    if (last >= 200 && last < 300) return;
-    await procs.sleep(250);
-  }
-  throw new Error(`${url} never answered 2xx (last status ${last})`);
-}
+// ---- processes and load (shared with bench.js: lib/warren.js) ---------------------------------------
+const warrenEcho = () => echoSpec({ root: REPO, amqpUrl: URL_AMQP, opsPort: PORTS.echoOps });
+const warrenGateway = () =>
+  gatewaySpec({ root: REPO, amqpUrl: URL_AMQP, port: PORTS.gateway, opsPort: PORTS.gatewayOps });
+const cannon = (url, amount, connections) =>
+  postLoad(url, { amount, connections: Math.max(1, Math.min(connections, amount)) });
 
 /** The modes of chunk `i` with their share of `amount` and of the connections. */
 function chunkPlan(i, amount) {
