@@ -7,8 +7,8 @@ import express, {
 } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '@warren/observability';
-import type { ContextResponse } from './context';
-import { problems, sendProblem, toProblem, HttpProblem } from './problems';
+import { answerError, type ContextResponse } from './context';
+import { problems, sendProblem } from './problems';
 import type { PublishHandler, Query } from './publish';
 import type { ServiceRegistry } from './registry';
 
@@ -55,10 +55,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Errors -> problem+json (the mapping lives in problems.ts).
   const onError: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
-    const problem = toProblem(err);
-    if (problem.status >= 500 && !(err instanceof HttpProblem))
-      logger.error({ err, requestId: res.locals.requestId }, 'unhandled error');
-    sendProblem(res, problem, res.locals.requestId ?? 'unknown');
+    answerError(res as unknown as ContextResponse, err, logger);
   };
   app.use(onError);
   return app;

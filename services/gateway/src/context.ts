@@ -1,7 +1,8 @@
 // Per-request context (id, trace, route, start, base headers) and the one way answers are written.
 import type { ServerResponse } from 'node:http';
 import type { RouteLabel } from './metrics';
-import { sendProblem, type HttpProblem } from './problems';
+import type { Logger } from '@warren/observability';
+import { HttpProblem, sendProblem, toProblem } from './problems';
 
 export interface RequestContext {
   requestId: string;
@@ -60,4 +61,15 @@ export function answer(
 export function answerProblem(res: ContextResponse, problem: HttpProblem): void {
   if (!res.headersSent) applyBaseHeaders(res);
   sendProblem(res, problem, res.locals.requestId);
+}
+
+/**
+ * Any error as its problem answer (the mapping is problems.ts's); errors that are not decided
+ * answers (an HttpProblem, e.g. a 503 while the broker is down) and map to 5xx are logged as bugs.
+ */
+export function answerError(res: ContextResponse, err: unknown, logger: Logger): void {
+  const problem = toProblem(err);
+  if (problem.status >= 500 && !(err instanceof HttpProblem))
+    logger.error({ err, requestId: res.locals.requestId }, 'unhandled error');
+  answerProblem(res, problem);
 }

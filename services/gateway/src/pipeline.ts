@@ -8,14 +8,14 @@ import type { Logger } from '@warren/observability';
 import type { ApiKeys } from './auth';
 import { presentedKey } from './auth';
 import {
-  answerProblem,
+  answerError,
   applyBaseHeaders,
   type ContextResponse,
   type RequestContext,
 } from './context';
 import { requestIdFrom, traceparentFrom } from './input';
 import { routeLabel, type GatewayRecorder } from './metrics';
-import { HttpProblem, problems, toProblem } from './problems';
+import { problems } from './problems';
 import type { PublishHandler, Query } from './publish';
 import { RateLimiter } from './rate-limit';
 
@@ -91,14 +91,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     else access.info(line, status === 499 ? 'request aborted' : 'request completed');
   }
 
-  const fail = (res: ContextResponse, err: unknown): void => {
-    const problem = toProblem(err);
-    // HttpProblems are decided answers (a 503 while the broker is down is expected); others are bugs.
-    if (problem.status >= 500 && !(err instanceof HttpProblem))
-      logger.error({ err, requestId: res.locals.requestId }, 'unhandled error');
-    answerProblem(res, problem);
-  };
-
   async function handleV1(
     req: IncomingMessage,
     res: ContextResponse,
@@ -154,7 +146,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       res.on('close', onClose);
       if (path === '/v1' || path.startsWith('/v1/')) {
         const search = typeof url?.query === 'string' ? url.query : null;
-        handleV1(req, res, path, search).catch((err: unknown) => fail(res, err));
+        handleV1(req, res, path, search).catch((err: unknown) => answerError(res, err, logger));
         return;
       }
       applyBaseHeaders(res);
