@@ -28,6 +28,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const autocannon = require('autocannon');
 const procs = require('./lib/procs');
+const script = require('./lib/script');
 const mq = require('./lib/amqp');
 const report = require('./lib/report');
 const { summarize } = require('./lib/profile');
@@ -762,18 +763,7 @@ async function waitQuiet() {
 
 // ---- main ---------------------------------------------------------------------------------------
 function meta(stamp, list) {
-  const sh = (cmd, args) => {
-    try {
-      return execFileSync(cmd, args, {
-        encoding: 'utf8',
-        cwd: REPO,
-        stdio: ['ignore', 'pipe', 'ignore'],
-        timeout: 15000,
-      }).trim();
-    } catch {
-      return undefined;
-    }
-  };
+  const sh = (cmd, args) => script.sh(REPO, cmd, args);
   const pkgVersion = (dir, name) => {
     try {
       let d = dir;
@@ -798,13 +788,7 @@ function meta(stamp, list) {
       warrenRoot: CFG.warrenRoot === REPO ? '.' : CFG.warrenRoot,
     },
     scenarios: list.map((s) => s.id),
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0] && os.cpus()[0].model,
-      memGiB: Math.round(os.totalmem() / 2 ** 30),
-      kernel: os.release(),
-      loadavgStart: os.loadavg().map((x) => Number(x.toFixed(2))),
-    },
+    machine: script.machineFacts(),
     versions: {
       node: process.version,
       rabbitmq: sh('rabbitmqctl', ['-q', 'version']),
@@ -813,10 +797,7 @@ function meta(stamp, list) {
       express: pkgVersion(path.join(REPO, 'node_modules'), 'express'),
       autocannon: pkgVersion(path.join(REPO, 'node_modules'), 'autocannon'),
     },
-    git: {
-      commit: sh('git', ['rev-parse', '--short', 'HEAD']),
-      dirty: (sh('git', ['status', '--porcelain', '--', 'libs', 'services']) || '').length > 0,
-    },
+    git: script.gitFacts(REPO),
   };
 }
 
@@ -1014,23 +995,6 @@ function ratioDefs(compareWith = CFG.compareWith, compareLabel = CFG.compareLabe
   return defs;
 }
 
-for (const s of ['SIGINT', 'SIGTERM'])
-  process.on(s, () => {
-    procs.killAllSync();
-    // Best effort: drop the benchmark's vhost (and so its queues), at most 10 s.
-    const done = () => process.exit(130);
-    setTimeout(done, 10000).unref();
-    if (URL_AMQP) mq.deleteVhost(CFG.vhost).finally(done);
-    else done();
-  });
-process.on('exit', procs.killAllSync);
-
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e);
-    procs.killAllSync();
-    process.exit(1);
-  });
-}
+script.runScript(module, main, () => ({ amqpUrl: URL_AMQP, vhost: CFG.vhost }));
 
 module.exports = { CFG };

@@ -16,8 +16,8 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
 const procs = require('./lib/procs');
+const script = require('./lib/script');
 const mq = require('./lib/amqp');
 const stats = require('./lib/soak-stats');
 const { renderSoakChart } = require('./lib/charts');
@@ -165,46 +165,26 @@ async function sample(pids) {
 
 // ---- meta ---------------------------------------------------------------------------------------
 function meta(stamp) {
-  const sh = (cmd, args) => {
-    try {
-      return execFileSync(cmd, args, {
-        encoding: 'utf8',
-        cwd: REPO,
-        stdio: ['ignore', 'pipe', 'ignore'],
-        timeout: 15000,
-      }).trim();
-    } catch {
-      return undefined;
-    }
-  };
+  const sh = (cmd, args) => script.sh(REPO, cmd, args);
   const env = Object.keys(process.env)
     .filter((k) => /^(SOAK_|BENCH_VHOST$)/.test(k))
     .sort()
     .map((k) => `${k}=${process.env[k]}`);
-  const script = process.env.npm_lifecycle_event
+  const invoked = process.env.npm_lifecycle_event
     ? `npm run ${process.env.npm_lifecycle_event}`
     : 'node tests/bench/soak.js';
   return {
     stamp,
     date: new Date().toISOString(),
-    command: [...env, script].join(' '),
+    command: [...env, invoked].join(' '),
     config: { ...CFG, amqpBase: undefined, outDir: path.relative(REPO, CFG.outDir) || '.' },
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0] && os.cpus()[0].model,
-      memGiB: Math.round(os.totalmem() / 2 ** 30),
-      kernel: os.release(),
-      loadavgStart: os.loadavg().map((x) => Number(x.toFixed(2))),
-    },
+    machine: script.machineFacts(),
     versions: {
       node: process.version,
       rabbitmq: sh('rabbitmqctl', ['-q', 'version']),
       autocannon: require('autocannon/package.json').version,
     },
-    git: {
-      commit: sh('git', ['rev-parse', '--short', 'HEAD']),
-      dirty: (sh('git', ['status', '--porcelain', '--', 'libs', 'services']) || '').length > 0,
-    },
+    git: script.gitFacts(REPO),
   };
 }
 
@@ -325,23 +305,6 @@ async function main() {
   if (!saved.verdict.pass) process.exitCode = 1;
 }
 
-for (const s of ['SIGINT', 'SIGTERM'])
-  process.on(s, () => {
-    procs.killAllSync();
-    // Best effort: drop the soak's vhost (and so its queues), at most 10 s.
-    const done = () => process.exit(130);
-    setTimeout(done, 10000).unref();
-    if (URL_AMQP) mq.deleteVhost(CFG.vhost).finally(done);
-    else done();
-  });
-process.on('exit', procs.killAllSync);
-
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e);
-    procs.killAllSync();
-    process.exit(1);
-  });
-}
+script.runScript(module, main, () => ({ amqpUrl: URL_AMQP, vhost: CFG.vhost }));
 
 module.exports = { CFG, chunkPlan };

@@ -6,6 +6,19 @@ const path = require('node:path');
 
 const FONT = 'DejaVu Sans';
 
+/** What every chart shares: schema, title, size, white background, fonts. */
+function frame(title) {
+  const axes = { labelFont: FONT, titleFont: FONT };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, font: FONT, fontSize: 14 },
+    width: 520,
+    height: 300,
+    background: 'white',
+    config: { font: FONT, axis: axes, legend: { ...axes, labelLimit: 320 } },
+  };
+}
+
 /** Vega-lite spec: one line per scenario, x = connections (log2), y = `field`. Pure, for the smoke test. */
 function lineSpec({ title, points, field, yTitle, yLog = false, strokeDashBy }) {
   const values = points
@@ -17,16 +30,7 @@ function lineSpec({ title, points, field, yTitle, yLog = false, strokeDashBy }) 
       ...(strokeDashBy ? { dash: p[strokeDashBy] } : {}),
     }));
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, font: FONT, fontSize: 14 },
-    width: 520,
-    height: 300,
-    background: 'white',
-    config: {
-      font: FONT,
-      axis: { labelFont: FONT, titleFont: FONT },
-      legend: { labelFont: FONT, titleFont: FONT, labelLimit: 320 },
-    },
+    ...frame(title),
     data: { values },
     mark: { type: 'line', point: true, strokeWidth: 2 },
     encoding: {
@@ -121,14 +125,8 @@ function soakRssSpec({ samples, warmupRequests, title = 'RSS vs requests sent (s
   for (const s of samples)
     for (const [proc, mb] of Object.entries(s.rss || {}))
       if (Number.isFinite(mb)) values.push({ sent: s.sent, value: mb, series: proc });
-  const axes = { labelFont: FONT, titleFont: FONT };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, font: FONT, fontSize: 14 },
-    width: 520,
-    height: 300,
-    background: 'white',
-    config: { font: FONT, axis: axes, legend: { ...axes, labelLimit: 320 } },
+    ...frame(title),
     layer: [
       {
         data: { values },
