@@ -6,16 +6,17 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 
+// The wire rule (pattern and reserved names) is @warren/protocol's; `npm run new-service` builds it first.
+const { SERVICE_NAME_RULE, serviceNameProblem } = require('@warren/protocol');
+
 const ROOT = path.resolve(__dirname, '..');
-const NAME = /^[a-z][a-z0-9-]{0,62}$/;
-/** Names taken by the stack itself: workspace packages, compose services, folders. */
-const RESERVED = new Set([
-  'gateway',
+/** Names also taken in this repository: workspace packages, compose services, folders. */
+const LAYOUT_NAMES = new Set([
+  'protocol',
   'messaging',
   'observability',
   'service-kit',
   'dlq',
-  'warren',
   'rabbitmq',
   'prometheus',
   'grafana',
@@ -51,12 +52,11 @@ function validateName(name, root = ROOT) {
   if (name.endsWith('.dlq') || name.includes('.retry.')) {
     throw new UsageError(`"${name}": .dlq and .retry.<ms> queues are created for each service`);
   }
-  if (!NAME.test(name)) {
-    throw new UsageError(
-      `invalid service name "${name}": use lowercase letters, digits and dashes, starting with a letter (${NAME})`,
-    );
-  }
-  if (RESERVED.has(name)) throw new UsageError(`"${name}" is reserved`);
+  const problem = serviceNameProblem(name);
+  if (problem === 'invalid')
+    throw new UsageError(`invalid service name "${name}": ${SERVICE_NAME_RULE}`);
+  if (problem === 'reserved' || LAYOUT_NAMES.has(name))
+    throw new UsageError(`"${name}" is reserved`);
   const dir = path.join(root, 'services', name);
   if (fs.existsSync(dir)) {
     throw new UsageError(`services/${name} already exists; refusing to overwrite it`);
@@ -157,7 +157,7 @@ describe('${name} service', () => {
     const reply = await h.call({ text: 42 });
     expect(reply.status).toBe(400);
     expect(reply.contentType).toBe('application/problem+json');
-    expect(reply.json()).toMatchObject({ status: 400, title: 'VALIDATION_FAILED' });
+    expect(reply.json()).toMatchObject({ status: 400, title: 'Validation failed', type: 'urn:warren:error:validation-failed' });
     expect((await h.outcomes()).retry ?? 0).toBe(0);
   });
 

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
-import { declareServiceTopology, deadLetterQueueName } from '@warren/messaging';
+import { declareServiceTopology } from '@warren/messaging';
+import { deadLetterQueueName } from '@warren/protocol';
 import { runCli } from '../../tools/dlq/src/cli';
 import { testAmqpUrl, uniqueName } from '../support/broker';
 

@@ -7,7 +7,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
-import { HEARTBEAT_EXCHANGE, declareServiceTopology } from '@warren/messaging';
+import { declareServiceTopology } from '@warren/messaging';
+import { HEARTBEAT_EXCHANGE } from '@warren/protocol';
 import { REPO_ROOT } from './promql';
 
 const RABBITMQ_DIR = path.join(REPO_ROOT, 'infra/rabbitmq');

@@ -176,7 +176,8 @@ test('invalid input is rejected without retries: a plain message goes to the DLQ
   expect(bad.contentType).toBe('application/problem+json');
   expect(JSON.parse(bad.body.toString())).toMatchObject({
     status: 400,
-    title: 'VALIDATION_FAILED',
+    title: 'Validation failed',
+    type: 'urn:warren:error:validation-failed',
   });
 
   const neg = await rpc.call(name, Buffer.from('{"n":-1}'), { timeoutMs: 5000 });

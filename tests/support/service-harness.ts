@@ -4,11 +4,10 @@ import {
   Broker,
   Publisher,
   RpcClient,
-  deadLetterQueueName,
-  retryQueueName,
   type MessageProperties,
   type RpcReply,
 } from '@warren/messaging';
+import { deadLetterQueueName, retryQueueName } from '@warren/protocol';
 import { createLogger } from '@warren/observability';
 import {
   DEFAULTS,

@@ -65,6 +65,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.target = { ...this.nodes[this.nodeIndex] };
   }
 
+  /**
+   * The broker user this client connects as: what RabbitMQ checks a message's AMQP `user-id`
+   * against, so the user-id a process stamps on its replies and heartbeats.
+   */
+  get user(): string {
+    return this.target.username ?? 'guest';
+  }
+
   /** The node in use (or tried next), as host:port. */
   get node(): string {
     return nodeLabel(this.target);

@@ -1,53 +1,53 @@
-// Typed messaging errors, each with a stable `code` that callers (the HTTP layer) map to statuses.
-export abstract class WarrenError extends Error {
-  abstract readonly code: string;
-  /** Whether retrying the same operation later can succeed. */
-  readonly transient: boolean = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+// Typed messaging errors on the protocol's one error root: code, status and retryable come from its registry.
+import { WarrenError, type WarrenErrorOptions } from '@warren/protocol';
+
+export { WarrenError };
+
+type Options = Pick<WarrenErrorOptions, 'cause'>;
 
 /** No usable connection or channel (down, reconnecting, blocked, closed). */
 export class BrokerUnavailableError extends WarrenError {
-  readonly code = 'BROKER_UNAVAILABLE';
+  constructor(message: string, options?: Options) {
+    super('BROKER_UNAVAILABLE', message, options);
+  }
 }
 
 /** The broker refused the message (basic.nack), e.g. a full queue with reject-publish overflow. */
 export class PublishNackedError extends WarrenError {
-  readonly code = 'PUBLISH_NACKED';
+  constructor(message: string, options?: Options) {
+    super('PUBLISH_NACKED', message, options);
+  }
 }
 
 /** A `mandatory` message matched no queue (basic.return). */
 export class UnroutableError extends WarrenError {
-  readonly code = 'UNROUTABLE';
-  override readonly transient = false;
   constructor(
     readonly routingKey: string,
     message = `no queue bound for routing key "${routingKey}"`,
   ) {
-    super(message);
+    super('UNROUTABLE', message);
   }
 }
 
 /** The broker did not confirm a publish within the bound; the outcome is unknown. */
 export class PublishTimeoutError extends WarrenError {
-  readonly code = 'PUBLISH_TIMEOUT';
+  constructor(message: string, options?: Options) {
+    super('PUBLISH_TIMEOUT', message, options);
+  }
 }
 
 /** No reply arrived within the call's timeout. */
 export class RpcTimeoutError extends WarrenError {
-  readonly code = 'RPC_TIMEOUT';
   constructor(readonly timeoutMs: number) {
-    super(`no reply within ${timeoutMs} ms`);
+    super('RPC_TIMEOUT', `no reply within ${timeoutMs} ms`);
   }
 }
 
 /** The client or supervisor was closed by its owner. */
 export class ClosedError extends WarrenError {
-  readonly code = 'CLOSED';
-  override readonly transient = false;
+  constructor(message: string, options?: Options) {
+    super('CLOSED', message, options);
+  }
 }
 
 /** Normalises whatever amqplib threw into a WarrenError. */

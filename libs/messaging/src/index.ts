@@ -3,9 +3,11 @@ export { Broker, type Attachment, type BrokerOptions, type BrokerState } from '.
 export { ConfirmedChannel, type PublishOptions } from './confirm';
 export { Publisher, type PublisherOptions } from './publisher';
 export { Consumer, type ConsumerOptions, type Delivery } from './consumer';
+export { QueueInspector, type QueueState } from './inspector';
 export {
   RpcClient,
-  REPLY_TO,
+  BadReplyError,
+  type RejectedReplyReason,
   type RpcCallOptions,
   type RpcClientOptions,
   type RpcReply,
@@ -13,9 +15,6 @@ export {
 export {
   declareServiceTopology,
   mainQueueOptions,
-  retryQueueName,
-  deadLetterQueueName,
-  HEARTBEAT_EXCHANGE,
   type QueueSpec,
   type QueueType,
 } from './topology';

@@ -1,19 +1,40 @@
-// RPC client over direct reply-to: correlation map, per-call timeout = message expiration, no leaks.
+// RPC client over direct reply-to: unguessable correlation ids, replies checked (sender, status, type, size), no leaks.
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
 import type { Logger } from '@warren/observability';
+import {
+  REPLY_TO,
+  WarrenError,
+  checkReply,
+  newCorrelationId,
+  type BadReplyReason,
+  type SenderPolicy,
+} from '@warren/protocol';
 import type { Attachment, Broker } from './broker';
 import { ConfirmedChannel, type PublishOptions } from './confirm';
 import { BrokerUnavailableError, RpcTimeoutError } from './errors';
 
-export const REPLY_TO = 'amq.rabbitmq.reply-to';
-
+/** A reply that passed the protocol's reply rules. */
 export interface RpcReply {
   body: Buffer;
-  contentType: string | undefined;
+  /** A valid media type (application/octet-stream when the reply had none). */
+  contentType: string;
   headers: MessagePropertyHeaders;
-  /** From the reply's `x-status` header; 200 when absent. */
+  /** From the reply's `x-status` header (200-599); 200 when absent. */
   status: number;
+}
+
+/** Why a reply was not delivered to its call: it broke the reply rules, or came from the wrong sender. */
+export type RejectedReplyReason = BadReplyReason | 'sender';
+
+/** The called service's reply broke the reply rules (the caller answers 502). */
+export class BadReplyError extends WarrenError {
+  constructor(
+    readonly reason: BadReplyReason,
+    message: string,
+  ) {
+    super('BAD_REPLY', message, { expose: true });
+  }
 }
 
 export interface RpcCallOptions extends Omit<
@@ -29,25 +50,36 @@ export interface RpcClientOptions {
   /** Told about pending-call count changes and late replies (metrics). */
   onPendingChange?: (pending: number) => void;
   onLateReply?: () => void;
+  /** Told about each reply refused: a malformed one (its call fails) or one from the wrong sender (dropped). */
+  onRejectedReply?: (queue: string, reason: RejectedReplyReason) => void;
+  /** Largest reply body accepted (default 16 MiB). */
+  maxReplyBytes?: number;
+  /** Whose replies are believed (AMQP `user-id`); unset = any sender's. */
+  senders?: SenderPolicy;
 }
 
 interface Pending {
   resolve: (reply: RpcReply) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** The called queue (= service): whose reply this call waits for. */
+  queue: string;
 }
+
+const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
 export class RpcClient implements Attachment {
   readonly name = 'rpc-client';
   private confirmed: ConfirmedChannel | undefined;
   private readonly pending = new Map<string, Pending>();
-  private seq = 0;
-  private readonly prefix = `${process.pid.toString(36)}.${Date.now().toString(36)}.`;
+  private readonly maxReplyBytes: number;
 
   private constructor(
     private readonly broker: Broker,
     private readonly options: RpcClientOptions,
-  ) {}
+  ) {
+    this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+  }
 
   static async create(broker: Broker, options: RpcClientOptions): Promise<RpcClient> {
     const client = new RpcClient(broker, options);
@@ -102,7 +134,7 @@ export class RpcClient implements Attachment {
       );
     }
     const { timeoutMs } = options;
-    const correlationId = this.prefix + (this.seq++).toString(36);
+    const correlationId = newCorrelationId();
     // One copy of the caller's options (amqplib ignores the extra `timeoutMs`); with messageId
     // and mandatory set here, ConfirmedChannel.publish passes it on without copying again.
     const publishOptions: PublishOptions = {
@@ -117,7 +149,7 @@ export class RpcClient implements Attachment {
       const timer = setTimeout(() => {
         if (this.settle(correlationId)) reject(new RpcTimeoutError(timeoutMs));
       }, timeoutMs);
-      this.pending.set(correlationId, { resolve, reject, timer });
+      this.pending.set(correlationId, { resolve, reject, timer, queue });
       this.options.onPendingChange?.(this.pending.size);
       confirmed.publish('', queue, body, publishOptions).catch((err: Error) => {
         if (this.settle(correlationId)) reject(err);
@@ -134,20 +166,34 @@ export class RpcClient implements Attachment {
   }
 
   private onReply(msg: ConsumeMessage): void {
-    const id: unknown = msg.properties.correlationId;
+    const { properties } = msg;
+    const id: unknown = properties.correlationId;
     const entry = typeof id === 'string' ? this.pending.get(id) : undefined;
     if (!entry || typeof id !== 'string') {
       this.options.onLateReply?.();
       return;
     }
+    const { senders } = this.options;
+    if (senders && !senders.accepts(entry.queue, properties.userId)) {
+      // Not the called service's reply: dropped, the call still waits for the real one.
+      this.options.onRejectedReply?.(entry.queue, 'sender');
+      return;
+    }
     this.settle(id);
-    const headers = msg.properties.headers ?? {};
-    const status = Number(headers['x-status']);
+    const headers = properties.headers ?? {};
+    const verdict = checkReply(properties, msg.content.length, this.maxReplyBytes);
+    if (!verdict.ok) {
+      this.options.onRejectedReply?.(entry.queue, verdict.reason);
+      entry.reject(
+        new BadReplyError(verdict.reason, `"${entry.queue}" sent a bad reply: ${verdict.detail}`),
+      );
+      return;
+    }
     entry.resolve({
       body: msg.content,
-      contentType: msg.properties.contentType as string | undefined,
+      contentType: verdict.contentType,
       headers,
-      status: Number.isInteger(status) && status >= 100 && status <= 599 ? status : 200,
+      status: verdict.status,
     });
   }
 

@@ -1,5 +1,6 @@
 // Queue topology of a service: its queue, the retry delay queues that dead-letter back to it, and its DLQ.
 import type { Channel, Options } from 'amqplib';
+import { deadLetterQueueName, retryQueueName } from '@warren/protocol';
 
 export type QueueType = 'classic' | 'quorum';
 
@@ -22,12 +23,6 @@ export interface QueueSpec {
    */
   deliveryLimit?: number;
 }
-
-export const HEARTBEAT_EXCHANGE = 'warren.heartbeat';
-
-export const retryQueueName = (queue: string, delayMs: number): string =>
-  `${queue}.retry.${delayMs}`;
-export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
 
 export function mainQueueOptions(spec: QueueSpec): Options.AssertQueue {
   if (spec.kind === 'plain') return { durable: false };

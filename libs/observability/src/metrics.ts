@@ -55,6 +55,9 @@ export interface GatewayMetrics {
   published: Counter<'service' | 'outcome'>;
   rpcDuration: Histogram<'service' | 'outcome'>;
   registryInstances: Gauge<'service'>;
+  rejectedReplies: Counter<'service' | 'reason'>;
+  droppedBeats: Counter<'reason'>;
+  answerFailures: Counter;
 }
 
 /**
@@ -91,8 +94,25 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
     }),
     registryInstances: new Gauge({
       name: 'warren_registry_instances',
-      help: 'Live instances per service, as seen by this gateway from heartbeats',
+      help: 'Live instances per service, as seen by this gateway from heartbeats (services capped by GATEWAY_REGISTRY_MAX_SERVICES)',
       labelNames: ['service'],
+      registers: [registry],
+    }),
+    rejectedReplies: new Counter({
+      name: 'gateway_rejected_replies_total',
+      help: 'Replies refused: malformed (status, content-type, too-large: the client got 502) or from a sender other than the called service (sender: dropped)',
+      labelNames: ['service', 'reason'],
+      registers: [registry],
+    }),
+    droppedBeats: new Counter({
+      name: 'gateway_registry_dropped_beats_total',
+      help: 'Heartbeats the registry dropped, by reason (too-large, not-json, invalid, sender, service-cap, instance-cap)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    answerFailures: new Counter({
+      name: 'gateway_answer_failures_total',
+      help: 'Answers that could not be written (the connection was destroyed instead)',
       registers: [registry],
     }),
   };

@@ -1,4 +1,4 @@
-// Ops HTTP server on METRICS_PORT: /metrics (Prometheus text), /healthz (alive), /readyz (ready).
+// Ops HTTP server on METRICS_PORT: /metrics (Prometheus text), /healthz (alive), /readyz (ready), and a process's extra JSON routes.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -11,6 +11,8 @@ export interface OpsServerOptions {
   /** True while the process is connected to the broker and consuming/publishing. */
   isReady: () => boolean;
   logger: Logger;
+  /** More GET routes answered with JSON (e.g. the gateway's /sd/prometheus). */
+  routes?: Readonly<Record<string, () => unknown>>;
 }
 
 export interface OpsServer {
@@ -39,6 +41,8 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     } else if (path === '/readyz') {
       const ready = isReady();
       json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+    } else if (path !== undefined && options.routes && Object.hasOwn(options.routes, path)) {
+      json(res, 200, options.routes[path]?.() ?? null);
     } else {
       json(res, 404, { status: 'not found' });
     }
@@ -59,6 +63,6 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   };
 }
 
-function json(res: http.ServerResponse, status: number, body: object): void {
+function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }

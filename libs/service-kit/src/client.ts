@@ -1,6 +1,7 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
 import { randomUUID } from 'node:crypto';
 import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
+import { HEADERS } from '@warren/protocol';
 
 export interface CallOptions {
   contentType?: string;
@@ -48,10 +49,10 @@ export function createServiceClient(
     timestamp: Math.floor(Date.now() / 1000),
     persistent: true,
     headers: {
-      'x-request-id': requestId,
-      'x-published-at': Date.now(),
-      'x-attempt': 1,
-      ...(traceparent ? { traceparent } : {}),
+      [HEADERS.requestId]: requestId,
+      [HEADERS.publishedAt]: Date.now(),
+      [HEADERS.attempt]: 1,
+      ...(traceparent ? { [HEADERS.traceparent]: traceparent } : {}),
     },
   });
   return {

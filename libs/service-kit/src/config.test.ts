@@ -14,7 +14,17 @@ test('defaults when nothing is set', () => {
     drainTimeoutMs: 25000,
     connectRetries: 5,
     queueType: undefined,
+    serviceUsers: new Map(),
   });
+});
+
+test('WARREN_SERVICE_USERS maps services to broker users; a malformed entry is one clear line', () => {
+  expect(parseServiceConfig({ WARREN_SERVICE_USERS: 'echo=svc-echo' }).serviceUsers).toEqual(
+    new Map([['echo', 'svc-echo']]),
+  );
+  expect(() => parseServiceConfig({ WARREN_SERVICE_USERS: 'echo' })).toThrow(
+    /WARREN_SERVICE_USERS: "echo" is not service=user/,
+  );
 });
 
 test('values are coerced and empty strings count as unset', () => {

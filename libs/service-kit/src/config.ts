@@ -1,5 +1,6 @@
 // Environment -> typed, validated service config; parsed once at start, then passed down.
 import { z } from 'zod';
+import { parseServiceUsers } from '@warren/protocol';
 import { ConfigError } from './errors';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -14,6 +15,25 @@ export const amqpUrlSchema = z
     'must be an amqp:// or amqps:// URL, or several separated by commas',
   );
 
+/**
+ * WARREN_SERVICE_USERS: `service=user,...` for services whose broker user is not named like the
+ * service; whose replies (and, at the gateway, heartbeats) are believed. Shared by every process.
+ */
+export const serviceUsersSchema = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    try {
+      return parseServiceUsers(v);
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${(err as Error).message}; expected service=user,...`,
+      });
+      return z.NEVER;
+    }
+  });
+
 export const serviceEnvSchema = z.object({
   AMQP_URL: amqpUrlSchema,
   METRICS_PORT: int(0, 65535).default(0),
@@ -25,6 +45,7 @@ export const serviceEnvSchema = z.object({
   AMQP_CONNECT_RETRIES: int(0, 1_000_000).default(5),
   /** Queue type for services that do not pin one (compose and Kubernetes set quorum). */
   QUEUE_TYPE: z.enum(['classic', 'quorum']).optional(),
+  WARREN_SERVICE_USERS: serviceUsersSchema,
 });
 
 export interface ServiceConfig {
@@ -37,6 +58,8 @@ export interface ServiceConfig {
   drainTimeoutMs: number;
   connectRetries: number;
   queueType: 'classic' | 'quorum' | undefined;
+  /** Service -> broker user where not named like the service. */
+  serviceUsers: ReadonlyMap<string, string>;
 }
 
 /** Throws ConfigError with one line such as `invalid configuration: METRICS_PORT: ... (got "abc")`. */
@@ -52,6 +75,7 @@ export function parseServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     connectRetries: e.AMQP_CONNECT_RETRIES,
     queueType: e.QUEUE_TYPE,
+    serviceUsers: e.WARREN_SERVICE_USERS,
   };
 }
 

@@ -2,6 +2,7 @@
 import type { z } from 'zod';
 import type { Logger } from '@warren/observability';
 import type { MessageProperties, QueueType } from '@warren/messaging';
+import { SERVICE_NAME_RULE, serviceNameProblem } from '@warren/protocol';
 import type { ServiceClient } from './client';
 
 export interface HandlerContext {
@@ -46,7 +47,7 @@ export interface QueueOptions {
 }
 
 interface BaseDefinition {
-  /** Service name = queue name; `^[a-z][a-z0-9-]{0,62}$`. */
+  /** Service name = queue name: @warren/protocol's SERVICE_NAME, not a reserved name. */
   name: string;
   version?: string;
   description?: string;
@@ -76,8 +77,6 @@ export interface RawServiceDefinition<Out> extends BaseDefinition {
 export type ServiceDefinition =
   JsonServiceDefinition<z.ZodType, unknown> | RawServiceDefinition<unknown>;
 
-export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
-
 export const DEFAULTS = {
   prefetch: 50,
   maxAttempts: 5,
@@ -90,8 +89,8 @@ export function defineService<S extends z.ZodType, Out>(
 ): ServiceDefinition;
 export function defineService<Out>(def: RawServiceDefinition<Out>): ServiceDefinition;
 export function defineService(def: ServiceDefinition): ServiceDefinition {
-  if (!SERVICE_NAME.test(def.name)) {
-    throw new Error(`invalid service name "${def.name}": must match ${SERVICE_NAME}`);
+  if (serviceNameProblem(def.name)) {
+    throw new Error(`invalid service name "${def.name}": ${SERVICE_NAME_RULE}`);
   }
   if (
     def.maxAttempts !== undefined &&

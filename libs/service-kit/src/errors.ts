@@ -1,15 +1,14 @@
-// Handler-facing errors: a permanent failure is never retried; the rest are transient and retried.
-export class PermanentError extends Error {
-  /** HTTP status a caller waiting for a reply receives (4xx). */
-  readonly status: number;
+// Handler-facing errors on the protocol's one root: a permanent failure is never retried; retries follow `retryable`.
+import { WarrenError } from '@warren/protocol';
+
+/** A failure retrying cannot fix: a call replies with its status (4xx), a message goes to the DLQ. */
+export class PermanentError extends WarrenError {
   constructor(
     message: string,
-    readonly code = 'PERMANENT',
-    options?: { status?: number; cause?: unknown },
+    code = 'PERMANENT',
+    options?: { status?: number; cause?: unknown; expose?: boolean },
   ) {
-    super(message, { cause: options?.cause });
-    this.name = new.target.name;
-    this.status = options?.status ?? 422;
+    super(code, message, { status: 422, ...options, retryable: false });
   }
 }
 
@@ -23,27 +22,16 @@ export class ValidationError extends PermanentError {
   }
 }
 
-/** The handler ran past its time limit. */
-export class HandlerTimeoutError extends Error {
-  readonly code = 'HANDLER_TIMEOUT';
+/** The handler ran past its time limit (retryable: the next attempt may be faster). */
+export class HandlerTimeoutError extends WarrenError {
   constructor(timeoutMs: number) {
-    super(`handler did not finish within ${timeoutMs} ms`);
-    this.name = 'HandlerTimeoutError';
+    super('HANDLER_TIMEOUT', `handler did not finish within ${timeoutMs} ms`);
   }
 }
 
 /** Invalid environment; the message is one line naming every bad variable. */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export class ConfigError extends WarrenError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+    super('CONFIG_INVALID', message, { expose: true });
   }
-}
-
-/** Stable code of any error, for DLQ headers and logs. */
-export function errorCode(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string')
-    return err.code;
-  return 'HANDLER_ERROR';
 }

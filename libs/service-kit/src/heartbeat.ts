@@ -1,27 +1,8 @@
 // Heartbeat announcer: tells every gateway, on a fanout exchange, that this instance is alive and where its metrics are.
 import os from 'node:os';
-import {
-  HEARTBEAT_EXCHANGE,
-  type Attachment,
-  type Broker,
-  type ChannelModel,
-  type Publisher,
-} from '@warren/messaging';
+import type { Attachment, Broker, ChannelModel, Publisher } from '@warren/messaging';
 import type { Logger } from '@warren/observability';
-
-/** The heartbeat message body (JSON); the gateway's registry reads exactly this. */
-export interface Heartbeat {
-  service: string;
-  instanceId: string;
-  host: string;
-  metricsUrl: string;
-  version: string;
-  queue: string;
-  pid: number;
-  startedAt: string;
-  intervalMs: number;
-  state: 'up' | 'stopping';
-}
+import { HEARTBEAT_EXCHANGE, HEARTBEAT_TYPE, type Heartbeat } from '@warren/protocol';
 
 export interface AnnouncerOptions {
   broker: Broker;
@@ -29,6 +10,8 @@ export interface AnnouncerOptions {
   logger: Logger;
   beat: Omit<Heartbeat, 'state' | 'pid' | 'host'>;
 }
+
+export type { Heartbeat };
 
 /** Extra beats after each (re)connect, before the regular interval takes over. */
 const EARLY_BEATS_MS = [500, 1500];
@@ -77,7 +60,9 @@ export class HeartbeatAnnouncer implements Attachment {
         Buffer.from(JSON.stringify(beat)),
         {
           contentType: 'application/json',
-          type: 'warren.heartbeat',
+          type: HEARTBEAT_TYPE,
+          // RabbitMQ checks it against this connection's user: gateways believe beats by it.
+          userId: this.options.broker.user,
           expiration: String(this.base.intervalMs * 3),
           mandatory: false,
         },

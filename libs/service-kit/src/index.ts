@@ -3,25 +3,20 @@ export {
   defineService,
   rawReply,
   RawReply,
-  SERVICE_NAME,
   DEFAULTS,
   type ServiceDefinition,
   type HandlerContext,
   type Handler,
   type QueueOptions,
 } from './define';
-export {
-  PermanentError,
-  ValidationError,
-  HandlerTimeoutError,
-  ConfigError,
-  errorCode,
-} from './errors';
+export { PermanentError, ValidationError, HandlerTimeoutError, ConfigError } from './errors';
+export { WarrenError, errorCode } from '@warren/protocol';
 export {
   parseServiceConfig,
   parseEnv,
   serviceEnvSchema,
   amqpUrlSchema,
+  serviceUsersSchema,
   type ServiceConfig,
 } from './config';
 export { runService, main, type RunOptions, type RunningService } from './run';

@@ -1,15 +1,24 @@
 // Per-message pipeline: decode, validate, run the handler, then reply / ack / retry / dead-letter.
 import type { Logger, ConsumerMetrics } from '@warren/observability';
-import {
-  deadLetterQueueName,
-  retryQueueName,
-  type Delivery,
-  type MessagePropertyHeaders,
-  type Publisher,
-  type PublishOptions,
+import type {
+  Delivery,
+  MessagePropertyHeaders,
+  Publisher,
+  PublishOptions,
 } from '@warren/messaging';
+import {
+  HEADERS,
+  MAX_ERROR_MESSAGE,
+  PROBLEM_CONTENT_TYPE,
+  WarrenError,
+  deadLetterQueueName,
+  errorCode,
+  isRetryable,
+  problemJson,
+  retryQueueName,
+} from '@warren/protocol';
 import { DEFAULTS, RawReply, type HandlerContext, type ServiceDefinition } from './define';
-import { HandlerTimeoutError, PermanentError, ValidationError, errorCode } from './errors';
+import { HandlerTimeoutError, PermanentError, ValidationError } from './errors';
 import { encodeBody, type ServiceClient } from './client';
 import { Deadlines, type Deadline } from './deadlines';
 
@@ -17,6 +26,8 @@ export interface ProcessorDeps {
   def: ServiceDefinition;
   queue: string;
   publisher: Publisher;
+  /** This process's broker user, stamped as AMQP `user-id` on replies (the broker checks it). */
+  userId: string;
   metrics: ConsumerMetrics;
   logger: Logger;
   services: (requestId: string, traceparent: string | undefined) => ServiceClient;
@@ -101,9 +112,10 @@ export class Processor {
   private async handle(delivery: Delivery): Promise<void> {
     const { properties } = delivery;
     const headers: MessagePropertyHeaders = properties.headers ?? {};
-    const requestId = String(headers['x-request-id'] ?? properties.messageId ?? 'unknown');
-    const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
-    const attempt = positiveInt(headers['x-attempt']) ?? 1;
+    const requestId = String(headers[HEADERS.requestId] ?? properties.messageId ?? 'unknown');
+    const tp = headers[HEADERS.traceparent];
+    const traceparent = typeof tp === 'string' ? tp : undefined;
+    const attempt = positiveInt(headers[HEADERS.attempt]) ?? 1;
     const isCall = typeof properties.replyTo === 'string' && properties.replyTo.length > 0;
 
     const publishedAt = publishedAtMs(headers, properties.timestamp);
@@ -166,7 +178,11 @@ export class Processor {
     return Promise.resolve().then(() => handler(input, ctx));
   }
 
-  /** Decides and performs what happens to a failed message; the copy is confirmed before the ack. */
+  /**
+   * Decides and performs what happens to a failed message; the copy is confirmed before the ack.
+   * Retries follow the error's `retryable` (protocol): a PermanentError or any non-retryable
+   * error (e.g. an unroutable downstream send) is not retried.
+   */
   private async fail(
     delivery: Delivery,
     err: unknown,
@@ -175,32 +191,31 @@ export class Processor {
     log: Logger,
   ): Promise<Outcome> {
     const message = err instanceof Error ? err.message : String(err);
+    const retryable = isRetryable(err);
     if (err instanceof PermanentError) {
       log.warn({ code: err.code, error: message }, 'message rejected');
-      if (isCall) await this.reply(delivery, err.status, problem(err.status, err.code, message));
+      if (isCall) await this.reply(delivery, err.status, failureBody(err));
       else await this.deadLetter(delivery, err, attempt);
       delivery.ack();
       return 'rejected';
     }
-    if (!isCall && attempt < this.maxAttempts) {
+    if (retryable && !isCall && attempt < this.maxAttempts) {
       const delay = this.delays[Math.min(attempt - 1, this.delays.length - 1)] ?? 1000;
       log.warn({ err, delayMs: delay }, 'handler failed; retrying');
       await this.deps.publisher.send(retryQueueName(this.deps.queue, delay), delivery.body, {
         ...copyProperties(delivery),
-        headers: { ...delivery.properties.headers, 'x-attempt': attempt + 1 },
+        headers: { ...delivery.properties.headers, [HEADERS.attempt]: attempt + 1 },
       });
       delivery.ack();
       return 'retry';
     }
     log.error(
-      { err, attempts: attempt },
+      { err, attempts: attempt, retryable },
       isCall ? 'call failed; dead-lettered' : 'handler failed; dead-lettered',
     );
     if (isCall) {
-      const status = err instanceof HandlerTimeoutError ? 504 : 500;
-      await this.reply(delivery, status, problem(status, errorCode(err), message)).catch(
-        () => undefined,
-      );
+      const failure = callFailure(err, message);
+      await this.reply(delivery, failure.status, failureBody(failure)).catch(() => undefined);
     }
     await this.deadLetter(delivery, err, attempt);
     delivery.ack();
@@ -214,11 +229,14 @@ export class Processor {
       persistent: true,
       headers: {
         ...delivery.properties.headers,
-        'x-attempt': attempt,
-        'x-error-message': (err instanceof Error ? err.message : String(err)).slice(0, 1000),
-        'x-error-code': errorCode(err),
-        'x-original-queue': this.deps.queue,
-        'x-failed-at': new Date().toISOString(),
+        [HEADERS.attempt]: attempt,
+        [HEADERS.errorMessage]: (err instanceof Error ? err.message : String(err)).slice(
+          0,
+          MAX_ERROR_MESSAGE,
+        ),
+        [HEADERS.errorCode]: errorCode(err),
+        [HEADERS.originalQueue]: this.deps.queue,
+        [HEADERS.failedAt]: new Date().toISOString(),
       },
     });
   }
@@ -232,7 +250,8 @@ export class Processor {
     return this.deps.publisher.send(String(replyTo), payload.bytes, {
       correlationId: correlationId as string | undefined,
       contentType: payload.contentType,
-      headers: { 'x-status': status },
+      headers: { [HEADERS.status]: status },
+      userId: this.deps.userId,
       mandatory: false,
     });
   }
@@ -243,22 +262,19 @@ function encodeResult(result: unknown): { bytes: Buffer; contentType: string } {
   return encodeBody(result);
 }
 
-function problem(
-  status: number,
-  code: string,
-  detail: string,
-): { bytes: Buffer; contentType: string } {
-  return {
-    bytes: Buffer.from(
-      JSON.stringify({
-        type: `urn:warren:error:${code.toLowerCase()}`,
-        title: code,
-        status,
-        detail,
-      }),
-    ),
-    contentType: 'application/problem+json',
-  };
+/**
+ * The error a failed call's caller sees: 504 for a timeout, else 500; the handler's message only
+ * when it threw a WarrenError marked public (`expose`), else the code's generic detail (the
+ * message is in the log, with the request id).
+ */
+function callFailure(err: unknown, message: string): WarrenError {
+  if (err instanceof HandlerTimeoutError) return err;
+  if (err instanceof WarrenError && err.status >= 500) return err;
+  return new WarrenError(errorCode(err), message, { status: 500, expose: false });
+}
+
+function failureBody(err: WarrenError): { bytes: Buffer; contentType: string } {
+  return { bytes: Buffer.from(problemJson(err)), contentType: PROBLEM_CONTENT_TYPE };
 }
 
 /** Properties carried over to a retry or DLQ copy (AMQP fields, not the routing). */
@@ -283,7 +299,7 @@ function positiveInt(v: unknown): number | undefined {
 
 /** Publish time in ms: the `x-published-at` header (ms), else the AMQP timestamp (seconds, or ms if large). */
 function publishedAtMs(headers: MessagePropertyHeaders, timestamp: unknown): number | undefined {
-  const h = headers['x-published-at'];
+  const h = headers[HEADERS.publishedAt];
   if (typeof h === 'number' && h > 0) return h;
   if (typeof timestamp === 'number' && timestamp > 0)
     return timestamp > 1e11 ? timestamp : timestamp * 1000;

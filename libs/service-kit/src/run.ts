@@ -18,6 +18,7 @@ import {
   type Logger,
   type Registry,
 } from '@warren/observability';
+import { SenderPolicy } from '@warren/protocol';
 import { DEFAULTS, type ServiceDefinition } from './define';
 import { parseServiceConfig, type ServiceConfig } from './config';
 import { Processor } from './processor';
@@ -75,6 +76,9 @@ export async function runService(
       logger,
       onPendingChange: (n) => mq.rpcPending.set(n),
       onLateReply: () => mq.rpcLateReplies.inc(),
+      onRejectedReply: (queue, reason) =>
+        logger.warn({ queue, reason }, 'refused a reply to a call of this service'),
+      senders: new SenderPolicy({ ownUser: broker.user, users: config.serviceUsers }),
     }));
 
   const spec: QueueSpec = {
@@ -90,6 +94,7 @@ export async function runService(
     def,
     queue: def.name,
     publisher,
+    userId: broker.user,
     metrics,
     logger,
     services: (requestId, traceparent) =>

@@ -7,6 +7,7 @@ import express, {
 } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '@warren/observability';
+import { presentedKey, type ApiKeys } from './auth';
 import { answerError, type ContextResponse } from './context';
 import { problems, sendProblem } from './problems';
 import type { PublishHandler, Query } from './publish';
@@ -17,6 +18,8 @@ export interface AppDeps {
   trustProxy: number | string | undefined;
   registry: ServiceRegistry;
   publish: PublishHandler;
+  apiKeys: ApiKeys;
+  onAnswerFailure?: () => void;
 }
 
 /**
@@ -33,8 +36,15 @@ export function createApp(deps: AppDeps): Express {
   app.get('/v1/services', (_req: Request, res: Response) => {
     sendJson(res, 200, { services: deps.registry.list() });
   });
-  app.get('/sd/prometheus', (_req: Request, res: Response) => {
-    sendJson(res, 200, deps.registry.sdGroups());
+  // Scrape targets (addresses inside the deployment) are served on the ops port; on this public
+  // port only to holders of an API key, and not at all while the gateway is open.
+  app.get('/sd/prometheus', (req: Request, res: Response) => {
+    const { requestId } = res.locals;
+    if (!deps.apiKeys.enabled)
+      sendProblem(res, problems.notFound('/sd/prometheus (served on the ops port)'), requestId);
+    else if (deps.apiKeys.match(presentedKey(req.headers)) < 0)
+      sendProblem(res, problems.unauthorized(), requestId);
+    else sendJson(res, 200, deps.registry.sdGroups());
   });
   // The pipeline takes POST /v1/<name> directly; this serves the forms it leaves (a trailing slash).
   app.post('/v1/:service', (req: Request, res: Response) =>
@@ -55,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Errors -> problem+json (the mapping lives in problems.ts).
   const onError: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
-    answerError(res as unknown as ContextResponse, err, logger);
+    answerError(res as unknown as ContextResponse, err, logger, deps.onAnswerFailure);
   };
   app.use(onError);
   return app;

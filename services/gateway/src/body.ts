@@ -14,7 +14,7 @@ export const DISCARD_BYTES = 8 * 1024 * 1024;
 /**
  * Reads the request body once. Over the limit, the rest is read and dropped (at most
  * DISCARD_BYTES, nothing is kept) and then it fails with 413; a declared Content-Length beyond
- * that fails before reading. Rejects with an HttpProblem (413, 400).
+ * that fails before reading. Rejects with a problem (413, 400).
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];

@@ -1,7 +1,7 @@
 // Gateway configuration: environment -> typed config, parsed once at start (one-line ConfigError on bad input).
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, amqpUrlSchema, parseEnv } from '@warren/service-kit';
+import { ConfigError, amqpUrlSchema, parseEnv, serviceUsersSchema } from '@warren/service-kit';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -42,6 +42,9 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_RATE_LIMIT: int(0, 100_000_000).default(6000),
   GATEWAY_TRUST_PROXY: z.string().optional(),
   GATEWAY_REGISTRY_GRACE_MS: int(0, 600_000).default(6000),
+  GATEWAY_REGISTRY_MAX_SERVICES: int(1, 100_000).default(256),
+  GATEWAY_REGISTRY_MAX_INSTANCES: int(1, 100_000).default(64),
+  WARREN_SERVICE_USERS: serviceUsersSchema,
   GATEWAY_CONFIRM_TIMEOUT_MS: int(100, 60_000).default(5000),
   GATEWAY_ACCESS_LOG: z
     .enum(['true', 'false', '1', '0'])
@@ -66,6 +69,11 @@ export interface GatewayConfig {
   trustProxy: number | string | undefined;
   /** After each (re)connect, how long a service unseen by the registry is still tried. */
   registryGraceMs: number;
+  /** Most services, and instances per service, the registry tracks. */
+  registryMaxServices: number;
+  registryMaxInstances: number;
+  /** Service -> broker user where not named like the service (whose replies and beats are believed). */
+  serviceUsers: ReadonlyMap<string, string>;
   confirmTimeoutMs: number;
   /** One access-log line per request (info; 5xx at warn). */
   accessLog: boolean;
@@ -120,6 +128,9 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     rateLimitPerMinute: e.GATEWAY_RATE_LIMIT,
     trustProxy: parseTrustProxy(e.GATEWAY_TRUST_PROXY),
     registryGraceMs: e.GATEWAY_REGISTRY_GRACE_MS,
+    registryMaxServices: e.GATEWAY_REGISTRY_MAX_SERVICES,
+    registryMaxInstances: e.GATEWAY_REGISTRY_MAX_INSTANCES,
+    serviceUsers: e.WARREN_SERVICE_USERS,
     confirmTimeoutMs: e.GATEWAY_CONFIRM_TIMEOUT_MS,
     accessLog: e.GATEWAY_ACCESS_LOG,
     connectRetries: e.AMQP_CONNECT_RETRIES,

@@ -2,7 +2,8 @@
 import type { ServerResponse } from 'node:http';
 import type { RouteLabel } from './metrics';
 import type { Logger } from '@warren/observability';
-import { HttpProblem, sendProblem, toProblem } from './problems';
+import type { WarrenError } from '@warren/protocol';
+import { sendProblem, toProblem } from './problems';
 
 export interface RequestContext {
   requestId: string;
@@ -47,29 +48,54 @@ export function answer(
   body: string | Buffer,
 ): void {
   const headers = res.locals.headers;
+  const base = headers.length;
   headers.push(
     'content-type',
     contentType,
     'content-length',
     String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
   );
-  res.writeHead(status, headers);
+  try {
+    res.writeHead(status, headers);
+  } catch (err) {
+    // Node refused a header value: the error answer must not write the same headers again.
+    headers.length = base;
+    throw err;
+  }
   res.end(body);
 }
 
 /** A problem+json answer with the base headers (error paths: not hot, uses setHeader). */
-export function answerProblem(res: ContextResponse, problem: HttpProblem): void {
+export function answerProblem(res: ContextResponse, problem: WarrenError): void {
   if (!res.headersSent) applyBaseHeaders(res);
   sendProblem(res, problem, res.locals.requestId);
 }
 
 /**
- * Any error as its problem answer (the mapping is problems.ts's); errors that are not decided
- * answers (an HttpProblem, e.g. a 503 while the broker is down) and map to 5xx are logged as bugs.
+ * Any error as its problem answer (the mapping is problems.ts's); errors that map to nothing
+ * decided (500 internal) are logged as bugs. Never throws: should even the problem answer fail,
+ * the last resort logs, counts (`onWriteFailure`) and destroys this one socket.
  */
-export function answerError(res: ContextResponse, err: unknown, logger: Logger): void {
-  const problem = toProblem(err);
-  if (problem.status >= 500 && !(err instanceof HttpProblem))
-    logger.error({ err, requestId: res.locals.requestId }, 'unhandled error');
-  answerProblem(res, problem);
+export function answerError(
+  res: ContextResponse,
+  err: unknown,
+  logger: Logger,
+  onWriteFailure?: () => void,
+): void {
+  try {
+    const problem = toProblem(err);
+    if (problem.code === 'INTERNAL')
+      logger.error({ err, requestId: res.locals.requestId }, 'unhandled error');
+    else if (problem.status >= 500 && !problem.expose)
+      // A 5xx whose message is not for clients: they get the generic detail, the log the message.
+      logger.warn({ err, requestId: res.locals.requestId }, 'request failed');
+    answerProblem(res, problem);
+  } catch (writeErr) {
+    onWriteFailure?.();
+    logger.error(
+      { err: writeErr, cause: err, requestId: res.locals.requestId },
+      'could not write the answer; closing the connection',
+    );
+    res.destroy();
+  }
 }

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
-import { Broker, Publisher, RpcClient } from '@warren/messaging';
+import { Broker, Publisher, QueueInspector, RpcClient } from '@warren/messaging';
+import { SenderPolicy } from '@warren/protocol';
 import {
   createLogger,
   createRegistry,
@@ -23,6 +24,7 @@ import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
 import { ServiceRegistry } from './registry';
 import { RegistryListener } from './registry-listener';
+import { Throttle } from './throttle';
 
 export interface StartOptions {
   /** Defaults to process.env. */
@@ -69,16 +71,35 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     logger,
     confirmTimeoutMs: config.confirmTimeoutMs,
   });
-  const rpc = await RpcClient.create(broker, {
-    logger,
-    confirmTimeoutMs: config.confirmTimeoutMs,
-    onPendingChange: (n) => mq.rpcPending.set(n),
-    onLateReply: () => mq.rpcLateReplies.inc(),
-  });
+  // Replies and heartbeats about service S are believed only from S's broker user (or this one's).
+  const senders = new SenderPolicy({ ownUser: broker.user, users: config.serviceUsers });
   const registry = new ServiceRegistry({
+    senders,
+    maxServices: config.registryMaxServices,
+    maxInstances: config.registryMaxInstances,
     onCount: (service, count) => {
       if (count > 0) gm.registryInstances.labels(service).set(count);
       else gm.registryInstances.remove(service);
+    },
+  });
+  const recorder = new GatewayRecorder(gm, (service) => registry.hasLive(service));
+  const replyWarnings = new Throttle(10_000);
+  const rpc = await RpcClient.create(broker, {
+    logger,
+    confirmTimeoutMs: config.confirmTimeoutMs,
+    senders,
+    // A reply is never larger than what a client may send.
+    maxReplyBytes: config.maxBodyBytes,
+    onPendingChange: (n) => mq.rpcPending.set(n),
+    onLateReply: () => mq.rpcLateReplies.inc(),
+    onRejectedReply: (service, reason) => {
+      recorder.rejectedReply(service, reason);
+      const suppressed = replyWarnings.take();
+      if (suppressed !== undefined)
+        logger.warn(
+          { service, reason, suppressed },
+          'refused a reply (latest; count since the last such line)',
+        );
     },
   });
   const listener = await RegistryListener.start({
@@ -87,36 +108,54 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     instanceId,
     logger,
     graceMs: config.registryGraceMs,
+    onDropped: (reason) => gm.droppedBeats.labels(reason).inc(),
   });
+  const inspector = await QueueInspector.create(broker);
+  const consumed = consumerCheck(inspector, logger);
 
   let shuttingDown = false;
-  const recorder = new GatewayRecorder(gm, (service) => registry.hasLive(service));
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
     publisher,
     rpc,
     registry,
-    mayReply: (service) => registry.hasLive(service) || listener.inGrace,
+    mayReply: (service) => registry.hasLive(service) || listener.inGrace || consumed(service),
     recorder,
     isShuttingDown: () => shuttingDown,
   });
+  const apiKeys = new ApiKeys(config.apiKeys);
   const pipeline = createPipeline({
     logger,
-    apiKeys: new ApiKeys(config.apiKeys),
+    apiKeys,
     accessLog: config.accessLog,
     rateLimitPerMinute: config.rateLimitPerMinute,
     trustProxy: config.trustProxy,
     recorder,
     securityHeaders: securityHeaders(),
     publish,
-    app: createApp({ logger, trustProxy: config.trustProxy, registry, publish }),
+    app: createApp({
+      logger,
+      trustProxy: config.trustProxy,
+      registry,
+      publish,
+      apiKeys,
+      onAnswerFailure: () => gm.answerFailures.inc(),
+    }),
+    onAnswerFailure: () => gm.answerFailures.inc(),
   });
 
   const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
   let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
   let server: http.Server | undefined;
   try {
-    ops = await startOpsServer({ port: config.metricsPort, registry: metrics, isReady, logger });
+    ops = await startOpsServer({
+      port: config.metricsPort,
+      registry: metrics,
+      isReady,
+      logger,
+      // Scrape targets are for Prometheus, not for anonymous clients of the public port.
+      routes: { '/sd/prometheus': () => registry.sdGroups() },
+    });
     // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
     server = http.createServer({ requireHostHeader: false }, (req, res) => {
       const malformed = malformedRequest(req);
@@ -154,6 +193,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   } catch (err) {
     pipeline.close();
     await listener.close();
+    await inspector.close();
     await broker.close();
     await ops?.close();
     throw err;
@@ -188,6 +228,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       clearTimeout(timer);
       pipeline.close();
       await listener.close();
+      await inspector.close();
       await rpc.close();
       await publisher.close();
       await broker.close();
@@ -220,4 +261,32 @@ export function malformedRequest(req: http.IncomingMessage): string | undefined 
   if (req.httpVersionMinor >= 1 && req.headers.host === undefined)
     return 'the Host header is required';
   return undefined;
+}
+
+/**
+ * The broker's word on a service the registry has no live instance for (the registry is a hint:
+ * beats can be late, lost or forged): true when its queue has consumers. Cached per service for
+ * a second, so a burst of calls to a dead service asks once; a broker error counts as false.
+ */
+function consumerCheck(
+  inspector: QueueInspector,
+  logger: Logger,
+  ttlMs = 1000,
+): (service: string) => Promise<boolean> {
+  const cache = new Map<string, { until: number; answer: Promise<boolean> }>();
+  return (service) => {
+    const now = Date.now();
+    const hit = cache.get(service);
+    if (hit && hit.until > now) return hit.answer;
+    if (cache.size >= 1024) cache.clear();
+    const answer = inspector.inspect(service).then(
+      (state) => (state?.consumers ?? 0) > 0,
+      (err: unknown) => {
+        logger.debug({ err, service }, 'queue check failed');
+        return false;
+      },
+    );
+    cache.set(service, { until: now + ttlMs, answer });
+    return answer;
+  };
 }

@@ -10,14 +10,14 @@ import {
   requestIdFrom,
   traceparentFrom,
 } from './input';
-import { HttpProblem } from './problems';
+import { WarrenError } from '@warren/protocol';
 
 function statusOf(fn: () => unknown): number | undefined {
   try {
     fn();
     return undefined;
   } catch (err) {
-    return err instanceof HttpProblem ? err.status : -1;
+    return err instanceof WarrenError ? err.status : -1;
   }
 }
 

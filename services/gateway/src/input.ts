@@ -1,30 +1,17 @@
 // Pure request checks: service names, media types, request ids, W3C traceparent, call options.
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
+import { SERVICE_NAME_RULE, serviceNameProblem } from '@warren/protocol';
 import { problems } from './problems';
-
-export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
-
-/**
- * Names that match the pattern but are not services. Everything else Warren reserves contains a
- * dot and fails the pattern already: `amq.*`, `<queue>.dlq`, `<queue>.retry.<ms>`, `warren.*`
- * (the heartbeat exchange, the gateways' registry queues).
- */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'services',
-  'gateway',
-  'warren',
-  'heartbeat',
-  'registry',
-]);
 
 /** Throws a 400 (malformed) or 404 (reserved) problem unless `name` can be a service's queue. */
 export function checkServiceName(name: string): void {
-  if (!SERVICE_NAME.test(name))
+  const problem = serviceNameProblem(name);
+  if (problem === 'invalid')
     throw problems.invalidService(
-      `"${name.slice(0, 80)}" is not a service name: lower-case letters, digits and "-", starting with a letter, at most 63 characters`,
+      `"${name.slice(0, 80)}" is not a service name: ${SERVICE_NAME_RULE}`,
     );
-  if (RESERVED_NAMES.has(name)) throw problems.reservedService(name);
+  if (problem === 'reserved') throw problems.reservedService(name);
 }
 
 export type BodyKind = 'json' | 'text' | 'binary';

@@ -85,6 +85,11 @@ export class GatewayRecorder {
     h.observe(seconds);
   }
 
+  /** A reply refused by the RPC client (the call's queue exists: a message was routed to it). */
+  rejectedReply(service: string, reason: string): void {
+    this.metrics.rejectedReplies.labels(this.serviceLabel(service, true), reason).inc();
+  }
+
   /**
    * Service names come from clients: a name becomes a label value only once the broker took a
    * message for it or the registry knows it, so probing random names cannot blow up the series.

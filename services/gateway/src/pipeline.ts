@@ -33,6 +33,8 @@ export interface PipelineDeps {
   publish: PublishHandler;
   /** Every other route (express). */
   app: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Told when an answer could not be written and the connection was destroyed instead. */
+  onAnswerFailure?: () => void;
 }
 
 export interface Pipeline {
@@ -146,7 +148,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       res.on('close', onClose);
       if (path === '/v1' || path.startsWith('/v1/')) {
         const search = typeof url?.query === 'string' ? url.query : null;
-        handleV1(req, res, path, search).catch((err: unknown) => answerError(res, err, logger));
+        handleV1(req, res, path, search).catch((err: unknown) =>
+          answerError(res, err, logger, deps.onAnswerFailure),
+        );
         return;
       }
       applyBaseHeaders(res);

@@ -6,14 +6,8 @@ import {
   RpcTimeoutError,
   UnroutableError,
 } from '@warren/messaging';
-import {
-  HttpProblem,
-  clientErrorAnswer,
-  problems,
-  rawProblemAnswer,
-  sendProblem,
-  toProblem,
-} from './problems';
+import { WarrenError } from '@warren/protocol';
+import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem, toProblem } from './problems';
 import type { ServerResponse } from 'node:http';
 
 describe('toProblem', () => {
@@ -35,12 +29,11 @@ describe('toProblem', () => {
   ])('%p -> %i %s', (err, status, slug, retryAfter) => {
     const p = toProblem(err, { service: 'svc', timeoutMs: 100 });
     expect(p.status).toBe(status);
-    expect(p.slug).toBe(slug);
     expect(p.type).toBe(`urn:warren:error:${slug}`);
     expect(p.retryAfterS).toBe(retryAfter);
   });
 
-  it('keeps an HttpProblem as it is', () => {
+  it('keeps a decided problem as it is', () => {
     const p = problems.tooLarge(10);
     expect(toProblem(p)).toBe(p);
   });
@@ -71,7 +64,7 @@ describe('sendProblem', () => {
       detail: 'the message broker is unavailable; retry later',
       requestId: 'req-12345678',
     });
-    expect(problems.unauthorized()).toBeInstanceOf(HttpProblem);
+    expect(problems.unauthorized()).toBeInstanceOf(WarrenError);
   });
 });
 

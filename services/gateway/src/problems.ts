@@ -1,167 +1,76 @@
-// The one place that maps errors to HTTP statuses: RFC 9457 problem details with requestId, type URNs, Retry-After.
+// The gateway's answers to errors: its problem factories on the protocol's error registry, the mapping of every error, raw answers.
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { WarrenError } from '@warren/messaging';
+import {
+  PROBLEM_CONTENT_TYPE,
+  WarrenError,
+  problemJson,
+  type ErrorCode,
+  type WarrenErrorOptions,
+} from '@warren/protocol';
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export { PROBLEM_CONTENT_TYPE };
 
 /** Seconds a client should wait before retrying after a broker-side 503. */
 export const RETRY_AFTER_UNAVAILABLE_S = 5;
 /** Seconds before retrying a message the broker refused (queue full). */
 export const RETRY_AFTER_QUEUE_FULL_S = 1;
 
-export interface ProblemInit {
-  status: number;
-  /** Stable slug; the type URI is `urn:warren:error:<slug>`. */
-  slug: string;
-  title: string;
-  detail: string;
-  retryAfterS?: number;
-  headers?: Record<string, string>;
-}
-
-/** An error that already knows its HTTP answer. */
-export class HttpProblem extends Error {
-  readonly status: number;
-  readonly slug: string;
-  readonly title: string;
-  readonly retryAfterS: number | undefined;
-  readonly headers: Record<string, string> | undefined;
-
-  constructor(init: ProblemInit, options?: { cause?: unknown }) {
-    super(init.detail, options);
-    this.name = 'HttpProblem';
-    this.status = init.status;
-    this.slug = init.slug;
-    this.title = init.title;
-    this.retryAfterS = init.retryAfterS;
-    this.headers = init.headers;
-  }
-
-  get type(): string {
-    return `urn:warren:error:${this.slug}`;
-  }
-}
+/** A problem the gateway words itself: its detail is written for clients, so it is public. */
+const problem = (
+  code: ErrorCode,
+  detail: string,
+  options: Omit<WarrenErrorOptions, 'expose'> = {},
+): WarrenError => new WarrenError(code, detail, { ...options, expose: true });
 
 export const problems = {
-  badRequest: (detail: string) =>
-    new HttpProblem({ status: 400, slug: 'bad-request', title: 'Bad request', detail }),
-  invalidJson: (detail: string) =>
-    new HttpProblem({ status: 400, slug: 'invalid-json', title: 'Invalid JSON body', detail }),
-  invalidService: (detail: string) =>
-    new HttpProblem({
-      status: 400,
-      slug: 'invalid-service-name',
-      title: 'Invalid service name',
-      detail,
-    }),
+  badRequest: (detail: string) => problem('BAD_REQUEST', detail),
+  invalidJson: (detail: string) => problem('INVALID_JSON', detail),
+  invalidService: (detail: string) => problem('INVALID_SERVICE_NAME', detail),
   unauthorized: () =>
-    new HttpProblem({
-      status: 401,
-      slug: 'unauthorized',
-      title: 'Unauthorized',
-      detail:
-        'a valid API key is required: send "Authorization: Bearer <key>" or "x-api-key: <key>"',
-      headers: { 'www-authenticate': 'Bearer realm="warren"' },
-    }),
+    problem(
+      'UNAUTHORIZED',
+      'a valid API key is required: send "Authorization: Bearer <key>" or "x-api-key: <key>"',
+      { headers: { 'www-authenticate': 'Bearer realm="warren"' } },
+    ),
   unknownService: (service: string) =>
-    new HttpProblem({
-      status: 404,
-      slug: 'unknown-service',
-      title: 'Unknown service',
-      detail: `no queue named "${service}": the service is not deployed or has never started`,
-    }),
+    problem(
+      'UNKNOWN_SERVICE',
+      `no queue named "${service}": the service is not deployed or has never started`,
+    ),
   reservedService: (service: string) =>
-    new HttpProblem({
-      status: 404,
-      slug: 'unknown-service',
-      title: 'Unknown service',
-      detail: `"${service}" is a reserved name, not a service`,
-    }),
-  notFound: (path: string) =>
-    new HttpProblem({
-      status: 404,
-      slug: 'not-found',
-      title: 'Not found',
-      detail: `no route ${path}`,
-    }),
+    problem('UNKNOWN_SERVICE', `"${service}" is a reserved name, not a service`),
+  notFound: (path: string) => problem('NOT_FOUND', `no route ${path}`),
   methodNotAllowed: (allow: string) =>
-    new HttpProblem({
-      status: 405,
-      slug: 'method-not-allowed',
-      title: 'Method not allowed',
-      detail: `allowed: ${allow}`,
-      headers: { allow },
-    }),
+    problem('METHOD_NOT_ALLOWED', `allowed: ${allow}`, { headers: { allow } }),
   tooLarge: (limit: number) =>
-    new HttpProblem({
-      status: 413,
-      slug: 'body-too-large',
-      title: 'Body too large',
-      detail: `the body exceeds the limit of ${limit} bytes`,
-    }),
+    problem('BODY_TOO_LARGE', `the body exceeds the limit of ${limit} bytes`),
   unsupportedType: (got: string | undefined) =>
-    new HttpProblem({
-      status: 415,
-      slug: 'unsupported-media-type',
-      title: 'Unsupported media type',
-      detail: `${got ? `content type "${got.slice(0, 100)}" is not accepted` : 'a Content-Type header is required'}; send application/json (or application/*+json), text/*, or application/octet-stream`,
-    }),
+    problem(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${got ? `content type "${got.slice(0, 100)}" is not accepted` : 'a Content-Type header is required'}; send application/json (or application/*+json), text/*, or application/octet-stream`,
+    ),
   rateLimited: (retryAfterS: number) =>
-    new HttpProblem({
-      status: 429,
-      slug: 'rate-limited',
-      title: 'Too many requests',
-      detail: `rate limit exceeded; retry in ${retryAfterS} s`,
-      retryAfterS,
-    }),
+    problem('RATE_LIMITED', `rate limit exceeded; retry in ${retryAfterS} s`, { retryAfterS }),
   queueFull: (service: string) =>
-    new HttpProblem({
-      status: 429,
-      slug: 'queue-full',
-      title: 'Queue full',
-      detail: `the broker refused the message for "${service}" (queue full); retry later`,
-      retryAfterS: RETRY_AFTER_QUEUE_FULL_S,
-    }),
+    problem(
+      'QUEUE_FULL',
+      `the broker refused the message for "${service}" (queue full); retry later`,
+      { retryAfterS: RETRY_AFTER_QUEUE_FULL_S },
+    ),
   brokerUnavailable: (detail = 'the message broker is unavailable; retry later') =>
-    new HttpProblem({
-      status: 503,
-      slug: 'broker-unavailable',
-      title: 'Broker unavailable',
-      detail,
-      retryAfterS: RETRY_AFTER_UNAVAILABLE_S,
-    }),
+    problem('BROKER_UNAVAILABLE', detail, { retryAfterS: RETRY_AFTER_UNAVAILABLE_S }),
   noLiveInstance: (service: string) =>
-    new HttpProblem({
-      status: 503,
-      slug: 'no-live-instance',
-      title: 'No live instance',
-      detail: `no live instance of "${service}" is known to the registry, so nobody would reply`,
-      retryAfterS: RETRY_AFTER_UNAVAILABLE_S,
-    }),
+    problem(
+      'NO_LIVE_INSTANCE',
+      `no live instance of "${service}" is known to the registry or consumes its queue, so nobody would reply`,
+      { retryAfterS: RETRY_AFTER_UNAVAILABLE_S },
+    ),
   shuttingDown: () =>
-    new HttpProblem({
-      status: 503,
-      slug: 'shutting-down',
-      title: 'Shutting down',
-      detail: 'this gateway instance is shutting down; retry',
-      retryAfterS: 1,
-    }),
+    problem('SHUTTING_DOWN', 'this gateway instance is shutting down; retry', { retryAfterS: 1 }),
   replyTimeout: (service: string, timeoutMs: number) =>
-    new HttpProblem({
-      status: 504,
-      slug: 'reply-timeout',
-      title: 'Reply timeout',
-      detail: `"${service}" did not reply within ${timeoutMs} ms`,
-    }),
-  badReply: (detail: string) =>
-    new HttpProblem({ status: 502, slug: 'bad-reply', title: 'Bad reply', detail }),
-  internal: () =>
-    new HttpProblem({
-      status: 500,
-      slug: 'internal',
-      title: 'Internal error',
-      detail: 'the gateway failed to handle the request',
-    }),
+    problem('REPLY_TIMEOUT', `"${service}" did not reply within ${timeoutMs} ms`),
+  badReply: (detail: string) => problem('BAD_REPLY', detail),
+  internal: () => problem('INTERNAL', 'the gateway failed to handle the request'),
 };
 
 /**
@@ -173,8 +82,7 @@ export const problems = {
 export function toProblem(
   err: unknown,
   ctx: { service?: string; timeoutMs?: number; live?: boolean } = {},
-): HttpProblem {
-  if (err instanceof HttpProblem) return err;
+): WarrenError {
   const service = ctx.service ?? '?';
   if (err instanceof WarrenError) {
     switch (err.code) {
@@ -198,6 +106,8 @@ export function toProblem(
       case 'CLOSED':
         return problems.brokerUnavailable();
     }
+    // Every other WarrenError already knows its answer (status, title, public detail).
+    return err;
   }
   // Errors from express/body handling carry a 4xx `status` (e.g. a malformed URL escape).
   if (err && typeof err === 'object') {
@@ -205,33 +115,18 @@ export function toProblem(
     if (typeof status === 'number' && status >= 400 && status < 500) {
       const detail = err instanceof Error ? err.message : 'bad request';
       if (status === 413) return problems.tooLarge(0);
-      return new HttpProblem({ status, slug: 'bad-request', title: 'Bad request', detail });
+      return problem('BAD_REQUEST', detail, { status });
     }
   }
   return problems.internal();
 }
 
 /** Problems for requests Node's HTTP parser refuses, by error code (anything else: 400). */
-const CLIENT_ERRORS: Record<string, ProblemInit> = {
-  HPE_HEADER_OVERFLOW: {
-    status: 431,
-    slug: 'headers-too-large',
-    title: 'Request header fields too large',
-    detail: 'the request headers exceed the size limit',
-  },
-  ERR_HTTP_REQUEST_TIMEOUT: {
-    status: 408,
-    slug: 'request-timeout',
-    title: 'Request timeout',
-    detail: 'the request was not received in time',
-  },
-};
-
-const MALFORMED: ProblemInit = {
-  status: 400,
-  slug: 'bad-request',
-  title: 'Bad request',
-  detail: 'malformed HTTP request',
+const CLIENT_ERRORS: Record<string, () => WarrenError> = {
+  HPE_HEADER_OVERFLOW: () =>
+    problem('HEADERS_TOO_LARGE', 'the request headers exceed the size limit'),
+  ERR_HTTP_REQUEST_TIMEOUT: () =>
+    problem('REQUEST_TIMEOUT', 'the request was not received in time'),
 };
 
 /**
@@ -240,24 +135,13 @@ const MALFORMED: ProblemInit = {
  * problem+json as every other error, on a connection that is then closed.
  */
 export function clientErrorAnswer(code: string | undefined, requestId: string): string {
-  const init = (code !== undefined && CLIENT_ERRORS[code]) || MALFORMED;
-  return rawProblemAnswer(new HttpProblem(init), requestId);
-}
-
-/** The RFC 9457 body every error carries. */
-function problemBody(problem: HttpProblem, requestId: string): string {
-  return JSON.stringify({
-    type: problem.type,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.message,
-    requestId,
-  });
+  const make = code === undefined ? undefined : CLIENT_ERRORS[code];
+  return rawProblemAnswer(make ? make() : problems.badRequest('malformed HTTP request'), requestId);
 }
 
 /** A problem as raw HTTP/1.1 response bytes, for sockets express never sees; closes the connection. */
-export function rawProblemAnswer(problem: HttpProblem, requestId: string): string {
-  const body = problemBody(problem, requestId);
+export function rawProblemAnswer(problem: WarrenError, requestId: string): string {
+  const body = problemJson(problem, requestId);
   const headers = [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
     `content-type: ${PROBLEM_CONTENT_TYPE}`,
@@ -271,12 +155,12 @@ export function rawProblemAnswer(problem: HttpProblem, requestId: string): strin
 }
 
 /** Writes a problem response (application/problem+json) with requestId; never throws. */
-export function sendProblem(res: ServerResponse, problem: HttpProblem, requestId: string): void {
+export function sendProblem(res: ServerResponse, problem: WarrenError, requestId: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = problemBody(problem, requestId);
+  const body = problemJson(problem, requestId);
   res.statusCode = problem.status;
   res.setHeader('content-type', PROBLEM_CONTENT_TYPE);
   res.setHeader('content-length', Buffer.byteLength(body));

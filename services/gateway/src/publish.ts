@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PublishOptions, RpcCallOptions, RpcReply } from '@warren/messaging';
+import { GATEWAY_APP_ID, HEADERS, WarrenError } from '@warren/protocol';
 import { readBody } from './body';
 import { answer, type ContextResponse } from './context';
 import {
@@ -14,8 +15,6 @@ import {
 import type { GatewayRecorder } from './metrics';
 import { PROBLEM_CONTENT_TYPE, problems, toProblem } from './problems';
 import type { ServiceRegistry } from './registry';
-
-export const APP_ID = 'warren-gateway';
 
 /** What the gateway needs from the messaging layer (one Publisher and one RpcClient per process). */
 export interface MessagePublisher {
@@ -33,8 +32,11 @@ export interface PublishDeps {
   publisher: MessagePublisher;
   rpc: MessageCaller;
   registry: ServiceRegistry;
-  /** True when calls to `service` may get a reply: a live instance, or the registry is still warming up. */
-  mayReply: (service: string) => boolean;
+  /**
+   * True when calls to `service` may get a reply: a live instance in the registry, the registry
+   * still warming up, or else (the registry is a hint, not the truth) consumers on its queue.
+   */
+  mayReply: (service: string) => boolean | Promise<boolean>;
   recorder: GatewayRecorder;
   isShuttingDown: () => boolean;
 }
@@ -80,13 +82,13 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       messageId: requestId,
       contentType,
       timestamp: Math.floor(now / 1000),
-      appId: APP_ID,
+      appId: GATEWAY_APP_ID,
       persistent: !wait,
       headers: {
-        traceparent,
-        'x-attempt': 1,
-        'x-request-id': requestId,
-        'x-published-at': now,
+        [HEADERS.traceparent]: traceparent,
+        [HEADERS.attempt]: 1,
+        [HEADERS.requestId]: requestId,
+        [HEADERS.publishedAt]: now,
       },
     };
     if (type !== undefined) options.type = type;
@@ -113,7 +115,8 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
       throw problems.brokerUnavailable();
     }
-    if (!deps.mayReply(service)) {
+    const may = deps.mayReply(service);
+    if (may !== true && !(await may)) {
       recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
       throw problems.noLiveInstance(service);
     }
@@ -123,13 +126,13 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       reply = await rpc.call(service, body, options as RpcCallOptions);
     } catch (err) {
       const outcome = publishOutcome(err);
-      const timedOut = errorCode(err) === 'RPC_TIMEOUT';
+      const timedOut = codeOf(err) === 'RPC_TIMEOUT';
       recorder.publish(service, timedOut ? 'confirmed' : outcome);
       recorder.rpcDone(
         service,
         timedOut ? 'timeout' : outcome === 'failed' ? 'unavailable' : 'error',
         (performance.now() - start) / 1000,
-        timedOut || outcome === 'nacked',
+        timedOut || outcome === 'nacked' || outcome === 'confirmed',
       );
       throw toProblem(err, { service, timeoutMs, live: deps.registry.hasLive(service) });
     }
@@ -144,28 +147,27 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
   };
 }
 
-function errorCode(err: unknown): string | undefined {
-  return err && typeof err === 'object' && 'code' in err && typeof err.code === 'string'
-    ? err.code
-    : undefined;
-}
+const codeOf = (err: unknown): string | undefined =>
+  err instanceof WarrenError ? err.code : undefined;
 
-function publishOutcome(err: unknown): 'nacked' | 'unroutable' | 'failed' {
-  const code = errorCode(err);
+function publishOutcome(err: unknown): 'nacked' | 'unroutable' | 'failed' | 'confirmed' {
+  const code = codeOf(err);
+  // A bad reply was still a message the broker took.
+  if (code === 'BAD_REPLY') return 'confirmed';
   if (code === 'UNROUTABLE') return 'unroutable';
   if (code === 'PUBLISH_NACKED') return 'nacked';
   return 'failed';
 }
 
 /**
- * The service's reply as the HTTP answer: its status (`x-status`), bytes and content type. A failed
- * call's problem body gets the requestId added, so every error the client sees is problem+json.
+ * The service's reply as the HTTP answer: its status (`x-status`), bytes and content type, all
+ * checked by the RPC client against the protocol's reply rules. A failed call's problem body gets
+ * the requestId added, so every error the client sees is problem+json.
  */
 function sendReply(res: ContextResponse, reply: RpcReply): void {
   const { status } = reply;
-  if (status < 200) throw problems.badReply(`the service replied with status ${status}`);
   if (status < 400) {
-    answer(res, status, reply.contentType ?? 'application/octet-stream', reply.body);
+    answer(res, status, reply.contentType, reply.body);
     return;
   }
   let parsed: unknown;

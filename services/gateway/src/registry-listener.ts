@@ -1,15 +1,9 @@
 // Feeds the registry: an exclusive auto-delete queue per gateway instance, bound to the heartbeat fanout exchange.
-import {
-  HEARTBEAT_EXCHANGE,
-  type Attachment,
-  type Broker,
-  type ChannelModel,
-} from '@warren/messaging';
+import type { Attachment, Broker, ChannelModel } from '@warren/messaging';
 import type { Logger } from '@warren/observability';
-import type { ServiceRegistry } from './registry';
-
-export const registryQueueName = (instanceId: string): string =>
-  `warren.gateway.registry.${instanceId}`;
+import { HEARTBEAT_EXCHANGE, registryQueueName } from '@warren/protocol';
+import type { BeatVerdict, ServiceRegistry } from './registry';
+import { Throttle } from './throttle';
 
 export interface RegistryListenerOptions {
   broker: Broker;
@@ -20,7 +14,12 @@ export interface RegistryListenerOptions {
   graceMs: number;
   /** Expired instances are swept this often. Default 1000 ms. */
   sweepMs?: number;
+  /** Told about every beat dropped, with the reason (metrics). */
+  onDropped?: (reason: Exclude<BeatVerdict, 'accepted'>) => void;
 }
+
+/** Dropped beats are logged at most this often (a flood must not flood the log too). */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 export class RegistryListener implements Attachment {
   readonly name = 'registry';
@@ -77,8 +76,9 @@ export class RegistryListener implements Attachment {
     await ch.consume(
       this.queue,
       (msg) => {
-        if (msg && !registry.apply(msg.content))
-          logger.debug({ appId: msg.properties.appId }, 'ignored a malformed heartbeat');
+        if (!msg) return;
+        const verdict = registry.apply(msg.content, msg.properties.userId);
+        if (verdict !== 'accepted') this.dropped(verdict, msg.properties.userId);
       },
       { noAck: true },
     );
@@ -101,6 +101,22 @@ export class RegistryListener implements Attachment {
     this.channel = undefined;
     this.consuming = false;
     await ch?.close().catch(() => undefined);
+  }
+
+  private readonly dropLog = new Throttle(DROP_LOG_INTERVAL_MS);
+
+  private dropped(reason: Exclude<BeatVerdict, 'accepted'>, userId: unknown): void {
+    this.options.onDropped?.(reason);
+    const suppressed = this.dropLog.take();
+    if (suppressed === undefined) return;
+    this.options.logger.warn(
+      {
+        reason,
+        userId: typeof userId === 'string' ? userId.slice(0, 64) : undefined,
+        suppressed,
+      },
+      'dropped a heartbeat (latest reason; count held back since the last such line)',
+    );
   }
 
   private reattachSoon(): void {

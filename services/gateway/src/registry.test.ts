@@ -1,3 +1,4 @@
+import { SenderPolicy } from '@warren/protocol';
 import { ServiceRegistry, scrapeTarget, type HeartbeatMessage } from './registry';
 
 const beat = (over: Partial<HeartbeatMessage> = {}): HeartbeatMessage => ({
@@ -78,18 +79,54 @@ describe('ServiceRegistry', () => {
     expect(counts).toHaveLength(2);
   });
 
-  it('parses wire beats, ignoring malformed ones and unknown fields', () => {
+  it('parses wire beats, saying why it drops malformed ones; unknown fields are ignored', () => {
     const { registry } = setup();
-    expect(registry.apply(Buffer.from('nope'))).toBe(false);
-    expect(registry.apply(Buffer.from(JSON.stringify({ ...beat(), service: 'Bad.Name' })))).toBe(
-      false,
-    );
-    expect(registry.apply(Buffer.from(JSON.stringify({ ...beat(), intervalMs: 'x' })))).toBe(false);
-    expect(registry.apply(Buffer.from(JSON.stringify({ ...beat(), state: 'maybe' })))).toBe(false);
-    expect(
-      registry.apply(Buffer.from(JSON.stringify({ ...beat(), extra: { nested: true } }))),
-    ).toBe(true);
+    const wire = (v: unknown) => Buffer.from(JSON.stringify(v));
+    expect(registry.apply(Buffer.from('nope'))).toBe('not-json');
+    expect(registry.apply(wire({ ...beat(), service: 'Bad.Name' }))).toBe('invalid');
+    expect(registry.apply(wire({ ...beat(), intervalMs: 'x' }))).toBe('invalid');
+    expect(registry.apply(wire({ ...beat(), state: 'maybe' }))).toBe('invalid');
+    expect(registry.hasLive('echo')).toBe(false);
+    expect(registry.apply(wire({ ...beat(), extra: { nested: true } }))).toBe('accepted');
     expect(registry.hasLive('echo')).toBe(true);
+  });
+
+  it("believes a beat only from the service's broker user (or its own), a 'stopping' one too", () => {
+    const registry = new ServiceRegistry({
+      senders: new SenderPolicy({ ownUser: 'gateway', users: new Map([['hello', 'svc-hello']]) }),
+    });
+    const wire = (over: Partial<HeartbeatMessage>) => Buffer.from(JSON.stringify(beat(over)));
+    expect(registry.apply(wire({}), 'rogue')).toBe('sender');
+    expect(registry.apply(wire({}), undefined)).toBe('sender');
+    expect(registry.hasLive('echo')).toBe(false);
+    expect(registry.apply(wire({}), 'echo')).toBe('accepted');
+    expect(registry.apply(wire({ service: 'hello' }), 'hello')).toBe('sender');
+    expect(registry.apply(wire({ service: 'hello' }), 'svc-hello')).toBe('accepted');
+    // A forged 'stopping' beat from another user leaves the instance listed.
+    expect(registry.apply(wire({ state: 'stopping' }), 'rogue')).toBe('sender');
+    expect(registry.hasLive('echo')).toBe(true);
+    expect(registry.apply(wire({ state: 'stopping' }), 'gateway')).toBe('accepted');
+    expect(registry.hasLive('echo')).toBe(false);
+  });
+
+  it('caps services and instances per service; expired entries make room', () => {
+    let now = 1_000_000;
+    const registry = new ServiceRegistry({ maxServices: 2, maxInstances: 2, now: () => now });
+    expect(registry.applyBeat(beat({ service: 'a' }))).toBe('accepted');
+    expect(registry.applyBeat(beat({ service: 'b' }))).toBe('accepted');
+    expect(registry.applyBeat(beat({ service: 'c' }))).toBe('service-cap');
+    expect(registry.applyBeat(beat({ service: 'a', instanceId: 'i2' }))).toBe('accepted');
+    expect(registry.applyBeat(beat({ service: 'a', instanceId: 'i3' }))).toBe('instance-cap');
+    // Known instances keep beating at the cap.
+    expect(registry.applyBeat(beat({ service: 'a', instanceId: 'i2' }))).toBe('accepted');
+    expect(registry.list().map((s) => [s.name, s.instances.length])).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
+    now += 60_000; // every instance missed its beats
+    expect(registry.applyBeat(beat({ service: 'c' }))).toBe('accepted');
+    expect(registry.applyBeat(beat({ service: 'c', instanceId: 'i2' }))).toBe('accepted');
+    expect(registry.list().map((s) => s.name)).toEqual(['c']);
   });
 
   it('renders Prometheus HTTP SD groups, one per instance', () => {

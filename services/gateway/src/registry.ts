@@ -1,22 +1,20 @@
-// Live service registry built from heartbeats: instances expire after missed beats, leave at once on 'stopping'.
-import { z } from 'zod';
-import { SERVICE_NAME } from './input';
+// Live service registry built from heartbeats: believed only from the service's broker user, bounded, instances expire after missed beats.
+import { parseHeartbeat, type Heartbeat, type SenderPolicy } from '@warren/protocol';
 
-/** What the registry accepts from the wire (service-kit's Heartbeat; unknown fields ignored). */
-export const heartbeatSchema = z.object({
-  service: z.string().regex(SERVICE_NAME),
-  instanceId: z.string().min(1).max(128),
-  host: z.string().max(255).default(''),
-  metricsUrl: z.string().max(2048),
-  version: z.string().max(64).default('0.0.0'),
-  queue: z.string().max(255).optional(),
-  pid: z.number().int().optional(),
-  startedAt: z.string().max(64).optional(),
-  intervalMs: z.number().int().min(100).max(600_000),
-  state: z.enum(['up', 'stopping']),
-});
+export type HeartbeatMessage = Heartbeat;
 
-export type HeartbeatMessage = z.output<typeof heartbeatSchema>;
+/** What became of one heartbeat: applied, or why it was dropped (the reasons are metric labels). */
+export type BeatVerdict =
+  'accepted' | 'too-large' | 'not-json' | 'invalid' | 'sender' | 'service-cap' | 'instance-cap';
+
+export const DROP_REASONS: readonly Exclude<BeatVerdict, 'accepted'>[] = [
+  'too-large',
+  'not-json',
+  'invalid',
+  'sender',
+  'service-cap',
+  'instance-cap',
+];
 
 export interface InstanceView {
   instanceId: string;
@@ -55,44 +53,59 @@ export interface RegistryOptions {
   now?: () => number;
   /** Told the live instance count of a service whenever it changes (0 = gone). */
   onCount?: (service: string, count: number) => void;
+  /** Whose beats are believed (AMQP `user-id`); unset = anyone's (tests). */
+  senders?: SenderPolicy;
+  /** Most services tracked (default 256); beats of more are dropped. */
+  maxServices?: number;
+  /** Most instances tracked per service (default 64); beats of more are dropped. */
+  maxInstances?: number;
 }
+
+export const REGISTRY_DEFAULTS = { maxServices: 256, maxInstances: 64 };
 
 export class ServiceRegistry {
   private readonly byService = new Map<string, Map<string, Entry>>();
   private readonly missedBeats: number;
   private readonly now: () => number;
+  private readonly maxServices: number;
+  private readonly maxInstances: number;
 
   constructor(private readonly options: RegistryOptions = {}) {
     this.missedBeats = options.missedBeats ?? 3;
     this.now = options.now ?? Date.now;
+    this.maxServices = options.maxServices ?? REGISTRY_DEFAULTS.maxServices;
+    this.maxInstances = options.maxInstances ?? REGISTRY_DEFAULTS.maxInstances;
   }
 
-  /** Applies one heartbeat body; false (and no change) when it is not a valid heartbeat. */
-  apply(body: Buffer): boolean {
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch {
-      return false;
-    }
-    const parsed = heartbeatSchema.safeParse(json);
-    if (!parsed.success) return false;
-    this.applyBeat(parsed.data);
-    return true;
+  /** Applies one heartbeat off the wire (body and AMQP `user-id`); no change unless 'accepted'. */
+  apply(body: Buffer, userId?: unknown): BeatVerdict {
+    const parsed = parseHeartbeat(body);
+    if (!parsed.ok) return parsed.reason;
+    const { senders } = this.options;
+    if (senders && !senders.accepts(parsed.beat.service, userId)) return 'sender';
+    return this.applyBeat(parsed.beat);
   }
 
-  applyBeat(beat: HeartbeatMessage): void {
+  applyBeat(beat: HeartbeatMessage): BeatVerdict {
     const now = this.now();
     let instances = this.byService.get(beat.service);
     if (beat.state === 'stopping') {
       if (instances?.delete(beat.instanceId)) this.changed(beat.service, instances);
-      return;
+      return 'accepted';
     }
     if (!instances) {
+      if (this.byService.size >= this.maxServices) {
+        this.sweep();
+        if (this.byService.size >= this.maxServices) return 'service-cap';
+      }
       instances = new Map();
       this.byService.set(beat.service, instances);
     }
     const prev = instances.get(beat.instanceId);
+    if (!prev && instances.size >= this.maxInstances) {
+      this.sweepService(beat.service, instances, now);
+      if (instances.size >= this.maxInstances) return 'instance-cap';
+    }
     instances.set(beat.instanceId, {
       beat,
       firstSeen: prev?.firstSeen ?? now,
@@ -100,6 +113,7 @@ export class ServiceRegistry {
       expiresAt: now + this.missedBeats * beat.intervalMs,
     });
     if (!prev) this.changed(beat.service, instances);
+    return 'accepted';
   }
 
   /** True when at least one instance of `service` beat recently enough. */
@@ -114,16 +128,18 @@ export class ServiceRegistry {
   /** Drops expired instances (run periodically; reads skip expired ones anyway). */
   sweep(): void {
     const now = this.now();
-    for (const [service, instances] of this.byService) {
-      let removed = false;
-      for (const [id, e] of instances) {
-        if (e.expiresAt < now) {
-          instances.delete(id);
-          removed = true;
-        }
+    for (const [service, instances] of this.byService) this.sweepService(service, instances, now);
+  }
+
+  private sweepService(service: string, instances: Map<string, Entry>, now: number): void {
+    let removed = false;
+    for (const [id, e] of instances) {
+      if (e.expiresAt < now) {
+        instances.delete(id);
+        removed = true;
       }
-      if (removed) this.changed(service, instances);
     }
+    if (removed) this.changed(service, instances);
   }
 
   /** Live services and their instances, sorted by name, then instance id. */

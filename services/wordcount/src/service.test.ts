@@ -53,7 +53,11 @@ describe('wordcount service', () => {
       const reply = await h.call(body);
       expect(reply.status).toBe(400);
       expect(reply.contentType).toBe('application/problem+json');
-      expect(reply.json<Problem>()).toMatchObject({ status: 400, title: 'VALIDATION_FAILED' });
+      expect(reply.json<Problem>()).toMatchObject({
+        status: 400,
+        title: 'Validation failed',
+        type: 'urn:warren:error:validation-failed',
+      });
     }
     // Counted once acked, just after the reply went out.
     await eventually(
@@ -73,7 +77,8 @@ describe('wordcount service', () => {
     expect(reply.status).toBe(422);
     expect(reply.json<Problem>()).toMatchObject({
       status: 422,
-      title: 'EMPTY_TEXT',
+      title: 'Empty text',
+      type: 'urn:warren:error:empty-text',
       detail: 'text contains no words',
     });
     await eventually(async () => ((await h.outcomes()).rejected ?? 0) === before + 1);

@@ -1,16 +1,22 @@
 // Dead-letter queue operations that never lose a message: read without acking, ack only after a confirm.
 import type { Channel, ChannelModel, GetMessage, MessageProperties } from 'amqplib';
-import { ConfirmedChannel, deadLetterQueueName, type PublishOptions } from '@warren/messaging';
-import { SERVICE_NAME } from '@warren/service-kit';
+import { ConfirmedChannel, type PublishOptions } from '@warren/messaging';
+import {
+  FAILURE_HEADERS,
+  HEADERS,
+  SERVICE_NAME_RULE,
+  WarrenError,
+  deadLetterQueueName,
+  serviceNameProblem,
+} from '@warren/protocol';
 
-/** A failure the CLI reports as one line and a non-zero exit code. */
-export class DlqError extends Error {
+/** A failure the CLI reports as one line and a non-zero exit code (2 = usage). */
+export class DlqError extends WarrenError {
   constructor(
     message: string,
     readonly exitCode = 1,
   ) {
-    super(message);
-    this.name = 'DlqError';
+    super(exitCode === 2 ? 'BAD_REQUEST' : 'INTERNAL', message, { expose: true, retryable: false });
   }
 }
 
@@ -29,25 +35,9 @@ export interface DeadLetter {
   body: Buffer;
 }
 
-/** Headers describing the last failure, earlier dead-lettering or broker redeliveries; not carried into a replayed copy. */
-const FAILURE_HEADERS = [
-  'x-delivery-count',
-  'x-error-message',
-  'x-error-code',
-  'x-failed-at',
-  'x-original-queue',
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
-];
-
 export function checkServiceName(service: string): void {
-  if (!SERVICE_NAME.test(service)) {
-    throw new DlqError(`invalid service name "${service}": must match ${SERVICE_NAME}`, 2);
+  if (serviceNameProblem(service)) {
+    throw new DlqError(`invalid service name "${service}": ${SERVICE_NAME_RULE}`, 2);
   }
 }
 
@@ -90,15 +80,15 @@ export async function openDlq(
 function toDeadLetter(msg: GetMessage, position: number): DeadLetter {
   const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
   const str = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
-  const attempt = Number(headers['x-attempt']);
+  const attempt = Number(headers[HEADERS.attempt]);
   return {
     position,
     messageId: str(msg.properties.messageId),
-    failedAt: str(headers['x-failed-at']),
+    failedAt: str(headers[HEADERS.failedAt]),
     attempt: Number.isFinite(attempt) ? attempt : undefined,
-    errorCode: str(headers['x-error-code']),
-    errorMessage: str(headers['x-error-message']),
-    originalQueue: str(headers['x-original-queue']),
+    errorCode: str(headers[HEADERS.errorCode]),
+    errorMessage: str(headers[HEADERS.errorMessage]),
+    originalQueue: str(headers[HEADERS.originalQueue]),
     properties: msg.properties,
     headers,
     body: msg.content,
@@ -154,10 +144,10 @@ export function replayProperties(letter: DeadLetter, now = new Date()): PublishO
   const p = letter.properties;
   const headers: Record<string, unknown> = { ...letter.headers };
   for (const h of FAILURE_HEADERS) delete headers[h];
-  const replays = Number(letter.headers['x-replay-count']);
-  headers['x-attempt'] = 1;
-  headers['x-replayed-at'] = now.toISOString();
-  headers['x-replay-count'] = (Number.isInteger(replays) && replays > 0 ? replays : 0) + 1;
+  const replays = Number(letter.headers[HEADERS.replayCount]);
+  headers[HEADERS.attempt] = 1;
+  headers[HEADERS.replayedAt] = now.toISOString();
+  headers[HEADERS.replayCount] = (Number.isInteger(replays) && replays > 0 ? replays : 0) + 1;
   const out: PublishOptions = { persistent: true, mandatory: true, headers };
   if (p.messageId) out.messageId = String(p.messageId);
   if (p.contentType) out.contentType = String(p.contentType);

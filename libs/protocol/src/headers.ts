@@ -1,0 +1,44 @@
+// AMQP header names Warren reads and writes, and the failure headers a dead letter carries.
+
+export const HEADERS = {
+  /** The HTTP request id, carried end to end. */
+  requestId: 'x-request-id',
+  /** W3C trace context. */
+  traceparent: 'traceparent',
+  /** 1 on first delivery, counted up by retries. */
+  attempt: 'x-attempt',
+  /** Publish time in ms (the AMQP timestamp has only seconds). */
+  publishedAt: 'x-published-at',
+  /** A reply's HTTP status (absent = 200). */
+  status: 'x-status',
+  /** Dead letters: the last error's message, code, the queue it failed on and when. */
+  errorMessage: 'x-error-message',
+  errorCode: 'x-error-code',
+  originalQueue: 'x-original-queue',
+  failedAt: 'x-failed-at',
+  /** Replayed dead letters: when, and how many times so far. */
+  replayedAt: 'x-replayed-at',
+  replayCount: 'x-replay-count',
+} as const;
+
+/**
+ * Headers describing a failure, earlier dead-lettering or broker redeliveries: written by the
+ * service-kit or the broker, never carried into a replayed copy.
+ */
+export const FAILURE_HEADERS: readonly string[] = [
+  'x-delivery-count',
+  HEADERS.errorMessage,
+  HEADERS.errorCode,
+  HEADERS.failedAt,
+  HEADERS.originalQueue,
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+];
+
+/** Longest error message kept in a dead letter's header. */
+export const MAX_ERROR_MESSAGE = 1000;
