@@ -164,7 +164,7 @@ describe('${name} service', () => {
   it('answers a permanent error with its status', async () => {
     const reply = await h.call({ text: '   ' });
     expect(reply.status).toBe(422);
-    expect(reply.json()).toMatchObject({ title: 'BLANK_TEXT', detail: 'text is blank' });
+    expect(reply.json()).toMatchObject({ title: 'Blank text', detail: 'text is blank' });
   });
 
   it('dead-letters an invalid plain message with the error in its headers', async () => {

@@ -70,8 +70,13 @@ describe('API keys', () => {
     ).toBe(200);
   });
 
-  it('leaves /sd/prometheus open for Prometheus', async () => {
-    expect((await fetch(keyed.url('/sd/prometheus'))).status).toBe(200);
+  it('serves /sd/prometheus on the public port only with a key (the ops port serves it to Prometheus)', async () => {
+    const anonymous = await fetch(keyed.url('/sd/prometheus'));
+    await expectProblem(anonymous, 401);
+    const keyedRes = await fetch(keyed.url('/sd/prometheus'), { headers: { 'x-api-key': KEY_A } });
+    expect(keyedRes.status).toBe(200);
+    expect(Array.isArray(await keyedRes.json())).toBe(true);
+    expect((await fetch(`http://127.0.0.1:${keyed.opsPort}/sd/prometheus`)).status).toBe(200);
   });
 
   it('never logs a key', async () => {

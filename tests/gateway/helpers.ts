@@ -97,12 +97,14 @@ export class RawAmqp {
   private constructor(
     readonly conn: ChannelModel,
     readonly ch: Channel,
+    /** The broker user of this connection (what an AMQP `user-id` must say). */
+    readonly user: string,
   ) {}
 
   static async open(url: string): Promise<RawAmqp> {
     const conn = await connect(url);
     const ch = await conn.createChannel();
-    return new RawAmqp(conn, ch);
+    return new RawAmqp(conn, ch, decodeURIComponent(new URL(url).username) || 'guest');
   }
 
   /** Waits for the next message on `queue` (acked), or fails after `timeoutMs`. */
@@ -226,5 +228,8 @@ export async function sendHeartbeat(amqp: RawAmqp, beat: FakeBeat): Promise<void
   amqp.ch.publish('warren.heartbeat', '', Buffer.from(JSON.stringify(body)), {
     contentType: 'application/json',
     type: 'warren.heartbeat',
+    // As the service-kit does: the broker checks it against this connection's user (the
+    // gateway's own here, so it is believed).
+    userId: amqp.user,
   });
 }

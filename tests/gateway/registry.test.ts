@@ -49,8 +49,10 @@ async function services(g: TestGateway): Promise<ServicesBody['services']> {
   return ((await res.json()) as ServicesBody).services;
 }
 
+/** Prometheus HTTP SD, from the ops port (the open public port does not serve it). */
 async function sd(g: TestGateway): Promise<SdGroup[]> {
-  const res = await fetch(g.url('/sd/prometheus'));
+  expect((await fetch(g.url('/sd/prometheus'))).status).toBe(404);
+  const res = await fetch(`http://127.0.0.1:${g.opsPort}/sd/prometheus`);
   expect(res.status).toBe(200);
   return (await res.json()) as SdGroup[];
 }

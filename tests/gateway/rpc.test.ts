@@ -115,11 +115,12 @@ describe('POST /v1/:service?wait=true', () => {
       'x-published-at',
       'x-request-id',
     ]);
-    // Reply like a plain pika RPC server would, with a status header.
+    // Reply like a plain pika RPC server would, with a status header and its user-id.
     amqp.ch.sendToQueue(String(p.replyTo), Buffer.from('created!'), {
       correlationId: p.correlationId,
       contentType: 'text/x-custom',
       headers: { 'x-status': 201 },
+      userId: amqp.user,
     });
     const res = await pending;
     expect(res.status).toBe(201);
@@ -132,7 +133,8 @@ describe('POST /v1/:service?wait=true', () => {
     const res = await post(gw, `/v1/${workName}?wait=true&type=fail`, '{}');
     const problem = await expectProblem(res, 409);
     expect(problem.detail).toBe('that conflicts with something');
-    expect(problem.title).toBe('CONFLICT');
+    expect(problem.title).toBe('Conflict');
+    expect(problem.type).toBe('urn:warren:error:conflict');
     expect(
       await histogramCount(gw, 'gateway_rpc_duration_seconds', {
         service: workName,

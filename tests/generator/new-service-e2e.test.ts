@@ -104,7 +104,10 @@ describe('npm run new-service (end to end)', () => {
   });
 
   it('generates a service that is lint-clean, builds and passes its own test', async () => {
-    // 1. Generate (npm install is the one step skipped: the copy's node_modules are links).
+    // 1. Generate as `npm run new-service` does: build @warren/protocol (the generator reads the
+    // name rule from it), then run the script (npm install is the one step skipped: the copy's
+    // node_modules are links).
+    await node(tmp, ['node_modules/typescript/bin/tsc', '-b', 'libs/protocol']);
     const gen = await node(tmp, [
       'scripts/new-service.js',
       name,
@@ -236,7 +239,8 @@ describe('npm run new-service (end to end)', () => {
         `${name} in /v1/services`,
       );
       expect(services).toContain(`"${name}"`);
-      const sd = (await (await fetch(`${api}/sd/prometheus`)).json()) as {
+      // Prometheus HTTP SD is on the gateway's ops port (the first of METRICS_PORT_BASE's).
+      const sd = (await (await fetch(`http://127.0.0.1:${base}/sd/prometheus`)).json()) as {
         labels: Record<string, string>;
       }[];
       expect(sd.some((group) => group.labels.service === name)).toBe(true);

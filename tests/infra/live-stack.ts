@@ -41,7 +41,7 @@ export interface PrometheusConfig {
 export interface LiveAddresses {
   /** host:port of the gateway's ops port (METRICS_PORT). */
   gatewayOps: string;
-  /** host:port of the gateway's HTTP port (PORT), which serves /sd/prometheus. */
+  /** host:port of the gateway's HTTP port (PORT). */
   gatewayHttp: string;
   /** host:port of rabbitmq_prometheus. */
   rabbitmq: string;
@@ -67,7 +67,7 @@ function addressFor(original: string, a: LiveAddresses): string {
 
 /**
  * The project's prometheus.yml for a local run. Changes ONLY: the intervals, every target
- * address, the HTTP SD URL (the gateway's /sd/prometheus on its local port) and, on the
+ * address, the HTTP SD URL (the gateway's /sd/prometheus on its local ops port) and, on the
  * rabbitmq_prometheus detailed endpoint, a `vhost` parameter so the per-queue series are this
  * run's queues only. Everything else (jobs, relabelling, metrics paths, families, rule files) is
  * kept; configChanges() lists what differs and the live test asserts it is nothing more.
@@ -88,7 +88,7 @@ export function rewritePrometheusConfig(
     for (const sd of job.http_sd_configs ?? []) {
       const u = new URL(sd.url);
       if (u.pathname !== '/sd/prometheus') throw new Error(`unexpected HTTP SD URL ${sd.url}`);
-      sd.url = `http://${a.gatewayHttp}${u.pathname}${u.search}`;
+      sd.url = `http://${addressFor(u.host, a)}${u.pathname}${u.search}`;
       sd.refresh_interval = a.interval;
     }
     if (job.metrics_path === '/metrics/detailed') job.params = { ...job.params, vhost: [a.vhost] };

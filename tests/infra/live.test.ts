@@ -255,7 +255,7 @@ describe('live stack and Prometheus', () => {
     const sd = await eventually(
       `${FRESH} in the gateway's /sd/prometheus`,
       async () =>
-        (await (await fetch(stack.gateway.url('/sd/prometheus'))).json()) as {
+        (await (await fetch(`http://127.0.0.1:${stack.gateway.opsPort}/sd/prometheus`)).json()) as {
           targets: string[];
           labels: Record<string, string>;
         }[],

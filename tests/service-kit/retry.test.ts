@@ -5,6 +5,7 @@ import { Broker, Publisher, RpcClient } from '@warren/messaging';
 import {
   defineService,
   PermanentError,
+  WarrenError,
   runService,
   type RunningService,
 } from '@warren/service-kit';
@@ -199,17 +200,69 @@ test('a failed call replies 500 problem+json at once and is dead-lettered, not r
     defineService({
       name,
       retryDelaysMs: delays,
-      handler: () => Promise.reject(new Error('boom')),
+      handler: () => Promise.reject(new Error('boom: db password rejected')),
     }),
     delays,
   );
   const reply = await rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
   expect(reply.status).toBe(500);
-  expect(JSON.parse(reply.body.toString())).toMatchObject({ status: 500, detail: 'boom' });
+  // The caller gets a generic detail; the message stays inside (log, DLQ header).
+  expect(JSON.parse(reply.body.toString())).toEqual({
+    type: 'urn:warren:error:handler-error',
+    title: 'Service error',
+    status: 500,
+    detail: 'the service failed to handle the message',
+  });
   await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 5000, 'dead letter');
   const dead = await getAll(`${name}.dlq`);
   expect(dead).toHaveLength(1);
   expect(dead[0]?.properties.replyTo).toBeUndefined();
+  expect(dead[0]?.properties.headers?.['x-error-message']).toBe('boom: db password rejected');
+});
+
+test('a 5xx error marked public reaches the caller with its message and status', async () => {
+  const name = uniqueName('callpublic');
+  await start(
+    defineService({
+      name,
+      retryDelaysMs: [100],
+      handler: () => {
+        throw new WarrenError('PAYMENTS_DOWN', 'payments are down', { status: 503, expose: true });
+      },
+    }),
+    [100],
+  );
+  const reply = await rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
+  expect(reply.status).toBe(503);
+  expect(JSON.parse(reply.body.toString())).toEqual({
+    type: 'urn:warren:error:payments-down',
+    title: 'Payments down',
+    status: 503,
+    detail: 'payments are down',
+  });
+});
+
+test('a non-retryable error (an unroutable downstream send) is dead-lettered at once, not retried', async () => {
+  const name = uniqueName('noretry');
+  const delays = [100];
+  let calls = 0;
+  const svc = await start(
+    defineService({
+      name,
+      retryDelaysMs: delays,
+      handler: async (_input, ctx) => {
+        calls++;
+        await ctx.services.send(uniqueName('nobody-home'), { x: 1 });
+      },
+    }),
+    delays,
+  );
+  await publisher.send(name, Buffer.from('{}'), { contentType: 'application/json' });
+  await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 5000, 'dead letter');
+  expect(await counter(svc, 'retry')).toBe(0);
+  expect(calls).toBe(1);
+  const [dead] = await getAll(`${name}.dlq`);
+  expect(dead?.properties.headers).toMatchObject({ 'x-error-code': 'UNROUTABLE', 'x-attempt': 1 });
 });
 
 test('quorum queues: retries and the DLQ work, and the queue always has a delivery limit and a dead-letter target', async () => {

@@ -56,12 +56,29 @@ describe('SenderPolicy', () => {
     expect(policy.accepts('echo', 'rogue')).toBe(false);
     expect(policy.accepts('echo', undefined)).toBe(false);
   });
+
+  it("accepts anything where the service shares the checker's user (nothing to tell apart)", () => {
+    const shared = new SenderPolicy({ ownUser: 'guest', users: new Map([['*', 'guest']]) });
+    expect(shared.accepts('echo', undefined)).toBe(true);
+    expect(shared.accepts('echo', 'guest')).toBe(true);
+    const mixed = new SenderPolicy({
+      ownUser: 'guest',
+      users: new Map([
+        ['*', 'guest'],
+        ['pay', 'pay'],
+      ]),
+    });
+    expect(mixed.accepts('echo', undefined)).toBe(true);
+    expect(mixed.accepts('pay', undefined)).toBe(false);
+    expect(mixed.accepts('pay', 'pay')).toBe(true);
+  });
 });
 
 test('parseServiceUsers reads service=user lists and refuses malformed entries', () => {
-  expect([...parseServiceUsers(' echo=svc-echo, hello=h ,')]).toEqual([
+  expect([...parseServiceUsers(' echo=svc-echo, hello=h ,*=guest')]).toEqual([
     ['echo', 'svc-echo'],
     ['hello', 'h'],
+    ['*', 'guest'],
   ]);
   expect(parseServiceUsers('').size).toBe(0);
   expect(() => parseServiceUsers('echo')).toThrow('not service=user');

@@ -71,9 +71,9 @@ export function checkReply(fields: ReplyFields, size: number, maxBytes: number):
 }
 
 export interface SenderPolicyOptions {
-  /** The broker user of the process that checks (a shared user is trusted: see below). */
+  /** The broker user of the process that checks. */
   ownUser: string;
-  /** Service -> broker user, where it is not the user named like the service. */
+  /** Service -> broker user where it is not the user named like the service; `*` = every other service. */
   users?: ReadonlyMap<string, string>;
 }
 
@@ -81,9 +81,9 @@ export interface SenderPolicyOptions {
  * Whose replies and heartbeats are believed. RabbitMQ refuses a message whose AMQP `user-id`
  * differs from the publishing connection's user, so `user-id` names its sender. A message about
  * service S is accepted from S's user (the user named like S unless mapped) and from the
- * checking process's own user: where every process shares one user (`npm start` on guest), that
- * is the only user there is and nothing can be told apart; where each has its own, no service
- * holds the gateway's. A message without `user-id` is refused.
+ * checking process's own user; a message without `user-id` is refused. Where S's user is the
+ * checker's own (one shared user, e.g. `*=guest`), nothing can be told apart and everything is
+ * accepted, unsigned messages too.
  */
 export class SenderPolicy {
   private readonly users: ReadonlyMap<string, string>;
@@ -92,16 +92,18 @@ export class SenderPolicy {
   }
 
   userOf(service: string): string {
-    return this.users.get(service) ?? service;
+    return this.users.get(service) ?? this.users.get('*') ?? service;
   }
 
   accepts(service: string, userId: unknown): boolean {
-    if (typeof userId !== 'string') return false;
-    return userId === this.options.ownUser || userId === this.userOf(service);
+    const { ownUser } = this.options;
+    const expected = this.userOf(service);
+    if (expected === ownUser) return true;
+    return typeof userId === 'string' && (userId === expected || userId === ownUser);
   }
 }
 
-/** `echo=svc-echo,hello=svc-hello` -> a service -> user map; throws on a malformed entry. */
+/** `echo=svc-echo,*=shared` -> a service -> user map (`*`: every other service); throws on a malformed entry. */
 export function parseServiceUsers(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of text.split(',')) {
