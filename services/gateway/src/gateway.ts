@@ -12,12 +12,21 @@ import {
   messagingMetrics,
   startOpsServer,
   type Logger,
+  type OverloadReason,
   type Registry,
 } from '@warren/observability';
 import { createApp, securityHeaders } from './app';
 import { ApiKeys } from './auth';
 import { parseGatewayConfig, type GatewayConfig } from './config';
-import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './problems';
+import { answerProblem, type ContextResponse } from './context';
+import { ByteBudget, ConnectionGuard, ResponseDeadlines } from './edge';
+import {
+  clientErrorAnswer,
+  problems,
+  rawProblemAnswer,
+  sendProblem,
+  type HttpProblem,
+} from './problems';
 import { GatewayRecorder } from './metrics';
 import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
@@ -55,7 +64,15 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     destination: options.logDestination,
   });
   const metrics = createRegistry('gateway');
-  const gm = gatewayMetrics(metrics);
+  // Edge caps (their refusals are counted by `overload`, once the recorder exists).
+  const connections = new ConnectionGuard(config.maxConnections, () =>
+    overload('connections_dropped'),
+  );
+  const bodyBudget = new ByteBudget(config.maxInflightBytes, () => overload('inflight_bytes'));
+  const gm = gatewayMetrics(metrics, {
+    openConnections: () => connections.openConnections,
+    inflightBodyBytes: () => bodyBudget.inUse,
+  });
   const mq = messagingMetrics(metrics);
 
   const broker = await Broker.connect({
@@ -91,8 +108,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
 
   let shuttingDown = false;
   const recorder = new GatewayRecorder(gm, (service) => registry.hasLive(service));
+  function overload(reason: OverloadReason): void {
+    recorder.overload(reason);
+  }
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
+    bodyBudget,
     publisher,
     rpc,
     registry,
@@ -112,20 +133,65 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     app: createApp({ logger, trustProxy: config.trustProxy, registry, publish }),
   });
 
+  // An answer that never comes (a stuck publish, a bug) must not hold the socket: 504, or cut.
+  const deadlines = new ResponseDeadlines({
+    timeoutMs: config.responseTimeoutMs,
+    onExpired: (response) => {
+      const res = response as ContextResponse;
+      logger.warn(
+        {
+          requestId: res.locals.requestId,
+          req: { method: res.req.method, url: res.req.url },
+          timeoutMs: config.responseTimeoutMs,
+        },
+        'response timeout: answered 504',
+      );
+      answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
+    },
+  });
+  const refuse = (res: http.ServerResponse, problem: HttpProblem): void => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
+    res.setHeader('connection', 'close');
+    sendProblem(res, problem, requestId);
+  };
+
   const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
   let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
   let server: http.Server | undefined;
   try {
     ops = await startOpsServer({ port: config.metricsPort, registry: metrics, isReady, logger });
-    // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
-    server = http.createServer({ requireHostHeader: false }, (req, res) => {
-      const malformed = malformedRequest(req);
-      if (malformed === undefined) return pipeline.handle(req, res);
-      const requestId = randomUUID();
-      res.setHeader('x-request-id', requestId);
-      res.setHeader('connection', 'close');
-      sendProblem(res, problems.badRequest(malformed), requestId);
-    });
+    server = http.createServer(
+      {
+        // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
+        requireHostHeader: false,
+        // Bounded sockets: slow headers, slow uploads and idle keep-alives cannot pin connections.
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: config.requestTimeoutMs,
+        keepAliveTimeout: 65_000,
+        // How often node checks the two timeouts above (its default, 30 s, would let a slow
+        // client run up to 30 s past them): a quarter of the shorter one, 25 ms to 1 s.
+        connectionsCheckingInterval: Math.min(
+          1000,
+          Math.max(25, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
+        ),
+      },
+      (req, res) => {
+        if (connections.refuses(req)) {
+          overload('connections');
+          refuse(res, problems.overloaded('connections'));
+          return;
+        }
+        const malformed = malformedRequest(req);
+        if (malformed !== undefined) {
+          refuse(res, problems.badRequest(malformed));
+          return;
+        }
+        deadlines.track(res);
+        pipeline.handle(req, res);
+      },
+    );
+    connections.attach(server);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // As Node's default handler: answer only if no response is under way on this socket.
       const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -139,10 +205,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
       socket.end(rawProblemAnswer(problems.methodNotAllowed('POST'), randomUUID()));
     });
-    // Bounded sockets: slow uploads and idle keep-alives cannot pin connections forever.
-    server.requestTimeout = 60_000;
-    server.headersTimeout = 20_000;
-    server.keepAliveTimeout = 65_000;
     const s = server;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
@@ -152,6 +214,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       });
     });
   } catch (err) {
+    deadlines.close();
     pipeline.close();
     await listener.close();
     await broker.close();
@@ -168,6 +231,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : 'open',
       rateLimitPerMinute: config.rateLimitPerMinute,
       maxBodyBytes: config.maxBodyBytes,
+      maxInflightBytes: config.maxInflightBytes,
+      maxConnections: config.maxConnections,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      responseTimeoutMs: config.responseTimeoutMs,
     },
     'gateway ready',
   );
@@ -186,6 +254,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await closed;
       clearInterval(reaper);
       clearTimeout(timer);
+      deadlines.close();
       pipeline.close();
       await listener.close();
       await rpc.close();

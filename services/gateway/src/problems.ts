@@ -1,5 +1,5 @@
 // The one place that maps errors to HTTP statuses: RFC 9457 problem details with requestId, type URNs, Retry-After.
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { WarrenError } from '@warren/messaging';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -8,6 +8,8 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const RETRY_AFTER_UNAVAILABLE_S = 5;
 /** Seconds before retrying a message the broker refused (queue full). */
 export const RETRY_AFTER_QUEUE_FULL_S = 1;
+/** Seconds before retrying a request refused because the gateway is at a connection or body-bytes cap. */
+export const RETRY_AFTER_OVERLOADED_S = 1;
 
 export interface ProblemInit {
   status: number;
@@ -17,6 +19,8 @@ export interface ProblemInit {
   detail: string;
   retryAfterS?: number;
   headers?: Record<string, string>;
+  /** Answer with `Connection: close` (and leave any unread request body unread). */
+  close?: boolean;
 }
 
 /** An error that already knows its HTTP answer. */
@@ -26,6 +30,7 @@ export class HttpProblem extends Error {
   readonly title: string;
   readonly retryAfterS: number | undefined;
   readonly headers: Record<string, string> | undefined;
+  readonly close: boolean;
 
   constructor(init: ProblemInit, options?: { cause?: unknown }) {
     super(init.detail, options);
@@ -35,6 +40,7 @@ export class HttpProblem extends Error {
     this.title = init.title;
     this.retryAfterS = init.retryAfterS;
     this.headers = init.headers;
+    this.close = init.close ?? false;
   }
 
   get type(): string {
@@ -62,6 +68,7 @@ export const problems = {
       detail:
         'a valid API key is required: send "Authorization: Bearer <key>" or "x-api-key: <key>"',
       headers: { 'www-authenticate': 'Bearer realm="warren"' },
+      close: true,
     }),
   unknownService: (service: string) =>
     new HttpProblem({
@@ -113,6 +120,7 @@ export const problems = {
       title: 'Too many requests',
       detail: `rate limit exceeded; retry in ${retryAfterS} s`,
       retryAfterS,
+      close: true,
     }),
   queueFull: (service: string) =>
     new HttpProblem({
@@ -138,6 +146,18 @@ export const problems = {
       detail: `no live instance of "${service}" is known to the registry, so nobody would reply`,
       retryAfterS: RETRY_AFTER_UNAVAILABLE_S,
     }),
+  overloaded: (cap: 'connections' | 'inflight_bytes') =>
+    new HttpProblem({
+      status: 503,
+      slug: 'overloaded',
+      title: 'Overloaded',
+      detail:
+        cap === 'connections'
+          ? 'the gateway has too many open connections; retry later'
+          : 'the gateway is receiving too many request bodies at once; retry later',
+      retryAfterS: RETRY_AFTER_OVERLOADED_S,
+      close: true,
+    }),
   shuttingDown: () =>
     new HttpProblem({
       status: 503,
@@ -152,6 +172,14 @@ export const problems = {
       slug: 'reply-timeout',
       title: 'Reply timeout',
       detail: `"${service}" did not reply within ${timeoutMs} ms`,
+    }),
+  responseTimeout: (timeoutMs: number) =>
+    new HttpProblem({
+      status: 504,
+      slug: 'response-timeout',
+      title: 'Response timeout',
+      detail: `the gateway could not answer within ${timeoutMs} ms of receiving the request; whether it was published is unknown`,
+      close: true,
     }),
   badReply: (detail: string) =>
     new HttpProblem({ status: 502, slug: 'bad-reply', title: 'Bad reply', detail }),
@@ -270,10 +298,30 @@ export function rawProblemAnswer(problem: HttpProblem, requestId: string): strin
   return `${headers.join('\r\n')}\r\n\r\n${body}`;
 }
 
-/** Writes a problem response (application/problem+json) with requestId; never throws. */
+/**
+ * Most request-body bytes an answer leaves to be read and dropped so that the connection can be
+ * kept alive. An answer written before a larger body (or one of unknown length, chunked) was read
+ * closes the connection instead: node then stops reading once the answer is flushed.
+ */
+export const KEEP_ALIVE_UNREAD_BYTES = 64 * 1024;
+
+/** True when answering now would leave more than KEEP_ALIVE_UNREAD_BYTES (or an unknown amount) unread. */
+export function largeBodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const declared = req.headers['content-length'];
+  if (declared === undefined) return req.headers['transfer-encoding'] !== undefined;
+  return !(Number(declared) <= KEEP_ALIVE_UNREAD_BYTES);
+}
+
+/**
+ * Writes a problem response (application/problem+json) with requestId; never throws. Closes the
+ * connection when the problem says so or a large body is still unread. A response that was
+ * already ended (e.g. answered 504 by the response deadline) is left alone; one cut off midway
+ * has its socket destroyed.
+ */
 export function sendProblem(res: ServerResponse, problem: HttpProblem, requestId: string): void {
   if (res.headersSent) {
-    res.destroy();
+    if (!res.writableEnded) res.destroy();
     return;
   }
   const body = problemBody(problem, requestId);
@@ -282,5 +330,6 @@ export function sendProblem(res: ServerResponse, problem: HttpProblem, requestId
   res.setHeader('content-length', Buffer.byteLength(body));
   if (problem.retryAfterS !== undefined) res.setHeader('retry-after', String(problem.retryAfterS));
   if (problem.headers) for (const [k, v] of Object.entries(problem.headers)) res.setHeader(k, v);
+  if (problem.close || largeBodyUnread(res.req)) res.setHeader('connection', 'close');
   res.end(body);
 }
