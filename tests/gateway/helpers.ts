@@ -1,5 +1,6 @@
 // Shared helpers for the gateway integration tests: in-process gateway, raw AMQP access, metric reads.
 import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { DEFAULTS } from '@warren/service-kit';
 import { startGateway, type RunningGateway } from '../../services/gateway/src/gateway';
@@ -232,4 +233,109 @@ export async function sendHeartbeat(amqp: RawAmqp, beat: FakeBeat): Promise<void
     // gateway's own here, so it is believed).
     userId: amqp.user,
   });
+}
+
+export interface RawResponse {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Request line and headers as raw HTTP/1.1 bytes (Host added), ending with the blank line. */
+export function rawHead(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): string {
+  const lines = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1'];
+  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
+ * A raw TCP client for edge tests: sends exactly the bytes it is given (partial heads, stalled or
+ * endless bodies), counts the bytes the kernel took, and parses the responses that come back.
+ */
+export class RawConnection {
+  private received = Buffer.alloc(0);
+  private consumed = 0;
+  /** The server ended or reset the connection (or it was destroyed here). */
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.received = Buffer.concat([this.received, d]);
+    });
+    socket.on('end', () => (this.closed = true));
+    socket.on('close', () => (this.closed = true));
+    // A reset after the server answered and closed is expected (it will not read the rest).
+    socket.on('error', () => (this.closed = true));
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Bytes received so far. */
+  get bytesReceived(): number {
+    return this.received.length;
+  }
+
+  /** Resolves when the kernel took `data`; false if the connection failed instead. */
+  write(data: string | Buffer): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed || !this.socket.writable) return resolve(false);
+      this.socket.write(data, (err) => resolve(!err));
+    });
+  }
+
+  /**
+   * Writes `chunk` over and over until the connection fails or closes, or `max` bytes went out;
+   * resolves with the number of bytes the kernel took.
+   */
+  async pump(chunk: Buffer, max: number): Promise<number> {
+    let written = 0;
+    while (written < max && !this.closed && (await this.write(chunk))) written += chunk.length;
+    return written;
+  }
+
+  /** The next complete response on this connection (waits up to `timeoutMs`). */
+  async response(timeoutMs = 10_000): Promise<RawResponse> {
+    const next = () => parseResponse(this.received.subarray(this.consumed));
+    await waitUntil(() => next() !== undefined, timeoutMs, 'a response');
+    const parsed = next();
+    if (!parsed) throw new Error('no response');
+    this.consumed += parsed.size;
+    return parsed.res;
+  }
+
+  /** Waits until the server has closed the connection. */
+  async whenClosed(timeoutMs = 10_000): Promise<void> {
+    await waitUntil(() => this.closed, timeoutMs, 'the server to close the connection');
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+function parseResponse(buf: Buffer): { res: RawResponse; size: number } | undefined {
+  const end = buf.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0] ?? '')?.[1] ?? 0);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  const length = Number(headers['content-length'] ?? 0);
+  if (buf.length < end + 4 + length) return undefined;
+  const body = buf.subarray(end + 4, end + 4 + length).toString('utf8');
+  return { res: { status, headers, body }, size: end + 4 + length };
 }

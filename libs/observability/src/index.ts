@@ -14,8 +14,10 @@ export {
   messagingMetrics,
   type ConsumerMetrics,
   type ConsumerOutcome,
+  type GatewayEdgeReadings,
   type GatewayMetrics,
   type MessagingMetrics,
+  type OverloadReason,
   type PublishOutcome,
   type RpcOutcome,
 } from './metrics';

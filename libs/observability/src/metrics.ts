@@ -49,6 +49,9 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
 export type PublishOutcome = 'confirmed' | 'nacked' | 'unroutable' | 'failed';
 export type RpcOutcome = 'ok' | 'error' | 'timeout' | 'unavailable';
 
+/** Why the gateway refused a request at its HTTP edge (503 overloaded, or closed at accept). */
+export type OverloadReason = 'connections' | 'connections_dropped' | 'inflight_bytes';
+
 export interface GatewayMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
@@ -58,13 +61,23 @@ export interface GatewayMetrics {
   rejectedReplies: Counter<'service' | 'reason'>;
   droppedBeats: Counter<'reason'>;
   answerFailures: Counter;
+  overloadRejections: Counter<'reason'>;
+  openConnections: Gauge;
+  inflightBodyBytes: Gauge;
+}
+
+/** Where the gateway's edge gauges read their values at scrape time (nothing on the request path). */
+export interface GatewayEdgeReadings {
+  openConnections(): number;
+  inflightBodyBytes(): number;
 }
 
 /**
  * Gateway families. `service` here names the *target* service and overrides the default
- * label (which would say "gateway") on these series.
+ * label (which would say "gateway") on these series. The edge gauges read `edge` when scraped
+ * (0 without it).
  */
-export function gatewayMetrics(registry: Registry): GatewayMetrics {
+export function gatewayMetrics(registry: Registry, edge?: GatewayEdgeReadings): GatewayMetrics {
   return {
     httpRequests: new Counter({
       name: 'gateway_http_requests_total',
@@ -114,6 +127,28 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'gateway_answer_failures_total',
       help: 'Answers that could not be written (the connection was destroyed instead)',
       registers: [registry],
+    }),
+    overloadRejections: new Counter({
+      name: 'gateway_overload_rejections_total',
+      help: 'Requests refused at the HTTP edge, by cap: connections (503), connections_dropped (closed at accept), inflight_bytes (503)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    openConnections: new Gauge({
+      name: 'gateway_open_connections',
+      help: 'HTTP connections open at the gateway',
+      registers: [registry],
+      collect() {
+        if (edge) this.set(edge.openConnections());
+      },
+    }),
+    inflightBodyBytes: new Gauge({
+      name: 'gateway_inflight_body_bytes',
+      help: 'Request-body bytes reserved by the bodies being read right now',
+      registers: [registry],
+      collect() {
+        if (edge) this.set(edge.inflightBodyBytes());
+      },
     }),
   };
 }

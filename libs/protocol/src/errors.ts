@@ -56,6 +56,7 @@ export const ERRORS = {
   OVERLOADED: spec(503, 'Overloaded', true, 'the gateway is at capacity; retry later'),
   RPC_TIMEOUT: spec(504, 'Reply timeout', true, 'no reply in time'),
   REPLY_TIMEOUT: spec(504, 'Reply timeout', true, 'the service did not reply in time'),
+  RESPONSE_TIMEOUT: spec(504, 'Response timeout', true, 'the gateway could not answer in time'),
   HANDLER_TIMEOUT: spec(504, 'Handler timeout', true, 'the service did not finish in time'),
 } as const satisfies Record<string, ErrorSpec>;
 

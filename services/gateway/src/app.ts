@@ -9,7 +9,7 @@ import helmet from 'helmet';
 import type { Logger } from '@warren/observability';
 import { presentedKey, type ApiKeys } from './auth';
 import { answerError, type ContextResponse } from './context';
-import { problems, sendProblem } from './problems';
+import { largeBodyUnread, problems, sendProblem } from './problems';
 import type { PublishHandler, Query } from './publish';
 import type { ServiceRegistry } from './registry';
 
@@ -94,5 +94,7 @@ function sendJson(res: Response, status: number, value: unknown): void {
   res.statusCode = status;
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', Buffer.byteLength(out));
+  // These routes never read a body: a large one sent anyway is left unread, on a closed connection.
+  if (largeBodyUnread(res.req)) res.setHeader('connection', 'close');
   res.end(out);
 }

@@ -15,7 +15,55 @@ describe('parseGatewayConfig', () => {
       maxBodyBytes: 1024 * 1024,
       rateLimitPerMinute: 6000,
       registryGraceMs: 6000,
+      maxInflightBytes: 64 * 1024 * 1024,
+      maxConnections: 10_000,
+      headersTimeoutMs: 20_000,
+      requestTimeoutMs: 60_000,
+      responseTimeoutMs: 35_000,
     });
+  });
+
+  it('reads the edge limits; the response timeout defaults past the longest wait', () => {
+    const c = parseGatewayConfig({
+      GATEWAY_MAX_INFLIGHT_BYTES: '1gb',
+      GATEWAY_MAX_CONNECTIONS: '50',
+      GATEWAY_HEADERS_TIMEOUT_MS: '500',
+      GATEWAY_REQUEST_TIMEOUT_MS: '800',
+      GATEWAY_RESPONSE_TIMEOUT_MS: '900',
+    });
+    expect(c).toMatchObject({
+      maxInflightBytes: 1024 ** 3,
+      maxConnections: 50,
+      headersTimeoutMs: 500,
+      requestTimeoutMs: 800,
+      responseTimeoutMs: 900,
+    });
+    // A confirm timeout longer than the longest call moves the default with it.
+    expect(parseGatewayConfig({ GATEWAY_CONFIRM_TIMEOUT_MS: '60000' }).responseTimeoutMs).toBe(
+      65_000,
+    );
+  });
+
+  it('refuses edge limits that cannot work together', () => {
+    expect(() =>
+      parseGatewayConfig({
+        GATEWAY_HEADERS_TIMEOUT_MS: '30000',
+        GATEWAY_REQUEST_TIMEOUT_MS: '20000',
+      }),
+    ).toThrow(/GATEWAY_HEADERS_TIMEOUT_MS \(30000\) must not exceed GATEWAY_REQUEST_TIMEOUT_MS/);
+    expect(() =>
+      parseGatewayConfig({ GATEWAY_MAX_BODY: '2mb', GATEWAY_MAX_INFLIGHT_BYTES: '1mb' }),
+    ).toThrow(/GATEWAY_MAX_INFLIGHT_BYTES \(1048576\) must be at least GATEWAY_MAX_BODY/);
+    for (const [k, v] of [
+      ['GATEWAY_MAX_CONNECTIONS', '0'],
+      ['GATEWAY_HEADERS_TIMEOUT_MS', '0'],
+      ['GATEWAY_REQUEST_TIMEOUT_MS', '99'],
+      ['GATEWAY_RESPONSE_TIMEOUT_MS', 'soon'],
+      ['GATEWAY_MAX_INFLIGHT_BYTES', '17gb'],
+    ] as const)
+      expect(() => parseGatewayConfig({ [k]: v })).toThrow(
+        new RegExp(`^invalid configuration: ${k}`),
+      );
   });
 
   it('reads keys from GATEWAY_API_KEYS and GATEWAY_API_KEYS_FILE', () => {
@@ -65,6 +113,7 @@ describe('parseSize', () => {
     expect(parseSize('512kb')).toBe(524288);
     expect(parseSize('1MB')).toBe(1048576);
     expect(parseSize('2 mib')).toBe(2097152);
+    expect(parseSize('1gb')).toBe(1024 ** 3);
     expect(parseSize('1.5mb')).toBeUndefined();
     expect(parseSize('lots')).toBeUndefined();
   });

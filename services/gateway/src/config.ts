@@ -2,13 +2,22 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, amqpUrlSchema, parseEnv, serviceUsersSchema } from '@warren/service-kit';
+import { MAX_TIMEOUT_MS } from './input';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const SIZE = /^(\d+)\s*(b|kb|kib|mb|mib)?$/i;
-const UNIT: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2 };
+const SIZE = /^(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?$/i;
+const UNIT: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 
-/** `1048576`, `512kb`, `1mb` (binary units) -> bytes. */
+/** `1048576`, `512kb`, `1mb`, `1gb` (binary units) -> bytes. */
 export function parseSize(text: string): number | undefined {
   const m = SIZE.exec(text.trim());
   if (!m?.[1]) return undefined;
@@ -16,6 +25,27 @@ export function parseSize(text: string): number | undefined {
 }
 
 const MAX_BODY_CAP = 64 * 1024 ** 2;
+const MAX_INFLIGHT_CAP = 16 * 1024 ** 3;
+
+/** A size variable: bytes or with a binary unit, from 1 byte to `max` (named `maxText`). */
+const size = (fallback: string, max: number, maxText: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const n = parseSize(v);
+      if (n === undefined || n < 1 || n > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a size from 1 byte to ${maxText}, such as 1048576, 512kb or 1mb`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** Margin of the default response timeout over the longest wait a request may have. */
+export const RESPONSE_TIMEOUT_MARGIN_MS = 5000;
 
 export const gatewayEnvSchema = z.object({
   AMQP_URL: amqpUrlSchema,
@@ -25,20 +55,12 @@ export const gatewayEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   GATEWAY_API_KEYS: z.string().optional(),
   GATEWAY_API_KEYS_FILE: z.string().optional(),
-  GATEWAY_MAX_BODY: z
-    .string()
-    .default('1mb')
-    .transform((v, ctx) => {
-      const n = parseSize(v);
-      if (n === undefined || n < 1 || n > MAX_BODY_CAP) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be a size from 1 byte to 64mb, such as 1048576, 512kb or 1mb`,
-        });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  GATEWAY_MAX_BODY: size('1mb', MAX_BODY_CAP, '64mb'),
+  GATEWAY_MAX_INFLIGHT_BYTES: size('64mb', MAX_INFLIGHT_CAP, '16gb'),
+  GATEWAY_MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
+  GATEWAY_HEADERS_TIMEOUT_MS: int(100, 3_600_000).default(20_000),
+  GATEWAY_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
+  GATEWAY_RESPONSE_TIMEOUT_MS: int(100, 3_600_000).optional(),
   GATEWAY_RATE_LIMIT: int(0, 100_000_000).default(6000),
   GATEWAY_TRUST_PROXY: z.string().optional(),
   GATEWAY_REGISTRY_GRACE_MS: int(0, 600_000).default(6000),
@@ -63,6 +85,16 @@ export interface GatewayConfig {
   /** Empty = open (no auth). */
   apiKeys: readonly string[];
   maxBodyBytes: number;
+  /** Request bodies being read at once, summed (declared length, or maxBodyBytes when unknown). */
+  maxInflightBytes: number;
+  /** Open connections served; past it requests are answered 503 (and past +10 %, closed unanswered). */
+  maxConnections: number;
+  /** node:http's headersTimeout: the request line and headers must arrive within it. */
+  headersTimeoutMs: number;
+  /** node:http's requestTimeout: the whole request (headers and body) must arrive within it. */
+  requestTimeoutMs: number;
+  /** Longest time from a request's last byte to the end of its answer (else 504, or the socket is closed). */
+  responseTimeoutMs: number;
   /** Requests per minute per API key (or client IP when open); 0 disables the limit. */
   rateLimitPerMinute: number;
   /** Express `trust proxy` setting (hop count, or comma list of addresses/subnets); unset = none. */
@@ -117,6 +149,14 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     throw new ConfigError(
       `invalid configuration: GATEWAY_API_KEYS: ${short} key(s) shorter than ${MIN_KEY_LENGTH} characters or containing spaces`,
     );
+  if (e.GATEWAY_HEADERS_TIMEOUT_MS > e.GATEWAY_REQUEST_TIMEOUT_MS)
+    throw new ConfigError(
+      `invalid configuration: GATEWAY_HEADERS_TIMEOUT_MS (${e.GATEWAY_HEADERS_TIMEOUT_MS}) must not exceed GATEWAY_REQUEST_TIMEOUT_MS (${e.GATEWAY_REQUEST_TIMEOUT_MS})`,
+    );
+  if (e.GATEWAY_MAX_INFLIGHT_BYTES < e.GATEWAY_MAX_BODY)
+    throw new ConfigError(
+      `invalid configuration: GATEWAY_MAX_INFLIGHT_BYTES (${e.GATEWAY_MAX_INFLIGHT_BYTES}) must be at least GATEWAY_MAX_BODY (${e.GATEWAY_MAX_BODY}), or no body of the largest size could be read`,
+    );
   return {
     amqpUrl: e.AMQP_URL,
     port: e.PORT,
@@ -125,6 +165,15 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     logLevel: e.LOG_LEVEL,
     apiKeys: [...keys],
     maxBodyBytes: e.GATEWAY_MAX_BODY,
+    maxInflightBytes: e.GATEWAY_MAX_INFLIGHT_BYTES,
+    maxConnections: e.GATEWAY_MAX_CONNECTIONS,
+    headersTimeoutMs: e.GATEWAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.GATEWAY_REQUEST_TIMEOUT_MS,
+    // By default, the longest wait a request may have (a 30 s call, or a confirm if that is
+    // configured longer) and a margin: the bound only catches answers that will never come.
+    responseTimeoutMs:
+      e.GATEWAY_RESPONSE_TIMEOUT_MS ??
+      Math.max(MAX_TIMEOUT_MS, e.GATEWAY_CONFIRM_TIMEOUT_MS) + RESPONSE_TIMEOUT_MARGIN_MS,
     rateLimitPerMinute: e.GATEWAY_RATE_LIMIT,
     trustProxy: parseTrustProxy(e.GATEWAY_TRUST_PROXY),
     registryGraceMs: e.GATEWAY_REGISTRY_GRACE_MS,

@@ -39,7 +39,8 @@ export function applyBaseHeaders(res: ContextResponse): void {
 
 /**
  * Writes a whole answer with one writeHead: the base headers plus content type and length. With no
- * header set before, node serialises the array as it is (no per-header map updates).
+ * header set before, node serialises the array as it is (no per-header map updates). A response
+ * already ended (answered 504 by the response deadline while this one was pending) is left alone.
  */
 export function answer(
   res: ContextResponse,
@@ -47,6 +48,7 @@ export function answer(
   contentType: string,
   body: string | Buffer,
 ): void {
+  if (res.writableEnded) return;
   const headers = res.locals.headers;
   const base = headers.length;
   headers.push(

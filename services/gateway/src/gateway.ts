@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { Broker, Publisher, QueueInspector, RpcClient } from '@warren/messaging';
-import { SenderPolicy } from '@warren/protocol';
+import { SenderPolicy, type WarrenError } from '@warren/protocol';
 import {
   createLogger,
   createRegistry,
@@ -13,11 +13,14 @@ import {
   messagingMetrics,
   startOpsServer,
   type Logger,
+  type OverloadReason,
   type Registry,
 } from '@warren/observability';
 import { createApp, securityHeaders } from './app';
 import { ApiKeys } from './auth';
 import { parseGatewayConfig, type GatewayConfig } from './config';
+import { answerProblem, type ContextResponse } from './context';
+import { ByteBudget, ConnectionGuard, ResponseDeadlines } from './edge';
 import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './problems';
 import { GatewayRecorder } from './metrics';
 import { createPipeline } from './pipeline';
@@ -57,7 +60,15 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     destination: options.logDestination,
   });
   const metrics = createRegistry('gateway');
-  const gm = gatewayMetrics(metrics);
+  // Edge caps (their refusals are counted by `overload`, once the recorder exists).
+  const connections = new ConnectionGuard(config.maxConnections, () =>
+    overload('connections_dropped'),
+  );
+  const bodyBudget = new ByteBudget(config.maxInflightBytes, () => overload('inflight_bytes'));
+  const gm = gatewayMetrics(metrics, {
+    openConnections: () => connections.openConnections,
+    inflightBodyBytes: () => bodyBudget.inUse,
+  });
   const mq = messagingMetrics(metrics);
 
   const broker = await Broker.connect({
@@ -114,8 +125,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const consumed = consumerCheck(inspector, logger);
 
   let shuttingDown = false;
+  function overload(reason: OverloadReason): void {
+    recorder.overload(reason);
+  }
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
+    bodyBudget,
     publisher,
     rpc,
     registry,
@@ -144,6 +159,29 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     onAnswerFailure: () => gm.answerFailures.inc(),
   });
 
+  // An answer that never comes (a stuck publish, a bug) must not hold the socket: 504, or cut.
+  const deadlines = new ResponseDeadlines({
+    timeoutMs: config.responseTimeoutMs,
+    onExpired: (response) => {
+      const res = response as ContextResponse;
+      logger.warn(
+        {
+          requestId: res.locals.requestId,
+          req: { method: res.req.method, url: res.req.url },
+          timeoutMs: config.responseTimeoutMs,
+        },
+        'response timeout: answered 504',
+      );
+      answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
+    },
+  });
+  const refuse = (res: http.ServerResponse, problem: WarrenError): void => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
+    res.setHeader('connection', 'close');
+    sendProblem(res, problem, requestId);
+  };
+
   const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
   let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
   let server: http.Server | undefined;
@@ -156,15 +194,37 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       // Scrape targets are for Prometheus, not for anonymous clients of the public port.
       routes: { '/sd/prometheus': () => registry.sdGroups() },
     });
-    // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
-    server = http.createServer({ requireHostHeader: false }, (req, res) => {
-      const malformed = malformedRequest(req);
-      if (malformed === undefined) return pipeline.handle(req, res);
-      const requestId = randomUUID();
-      res.setHeader('x-request-id', requestId);
-      res.setHeader('connection', 'close');
-      sendProblem(res, problems.badRequest(malformed), requestId);
-    });
+    server = http.createServer(
+      {
+        // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
+        requireHostHeader: false,
+        // Bounded sockets: slow headers, slow uploads and idle keep-alives cannot pin connections.
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: config.requestTimeoutMs,
+        keepAliveTimeout: 65_000,
+        // How often node checks the two timeouts above (its default, 30 s, would let a slow
+        // client run up to 30 s past them): a quarter of the shorter one, 25 ms to 1 s.
+        connectionsCheckingInterval: Math.min(
+          1000,
+          Math.max(25, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
+        ),
+      },
+      (req, res) => {
+        if (connections.refuses(req)) {
+          overload('connections');
+          refuse(res, problems.overloaded('connections'));
+          return;
+        }
+        const malformed = malformedRequest(req);
+        if (malformed !== undefined) {
+          refuse(res, problems.badRequest(malformed));
+          return;
+        }
+        deadlines.track(res);
+        pipeline.handle(req, res);
+      },
+    );
+    connections.attach(server);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // As Node's default handler: answer only if no response is under way on this socket.
       const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -178,10 +238,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
       socket.end(rawProblemAnswer(problems.methodNotAllowed('POST'), randomUUID()));
     });
-    // Bounded sockets: slow uploads and idle keep-alives cannot pin connections forever.
-    server.requestTimeout = 60_000;
-    server.headersTimeout = 20_000;
-    server.keepAliveTimeout = 65_000;
     const s = server;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
@@ -191,6 +247,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       });
     });
   } catch (err) {
+    deadlines.close();
     pipeline.close();
     await listener.close();
     await inspector.close();
@@ -208,6 +265,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : 'open',
       rateLimitPerMinute: config.rateLimitPerMinute,
       maxBodyBytes: config.maxBodyBytes,
+      maxInflightBytes: config.maxInflightBytes,
+      maxConnections: config.maxConnections,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      responseTimeoutMs: config.responseTimeoutMs,
     },
     'gateway ready',
   );
@@ -226,6 +288,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await closed;
       clearInterval(reaper);
       clearTimeout(timer);
+      deadlines.close();
       pipeline.close();
       await listener.close();
       await inspector.close();

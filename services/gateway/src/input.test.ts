@@ -77,6 +77,22 @@ describe('checkJson', () => {
       expect(statusOf(() => checkJson(Buffer.from(bad)))).toBe(400);
     expect(statusOf(() => checkJson(Buffer.from([0x22, 0xc3, 0x28, 0x22])))).toBe(400);
   });
+  it('says where the body stops being JSON and what was expected there', () => {
+    const problemOf = (text: string) => {
+      try {
+        checkJson(Buffer.from(text));
+      } catch (err) {
+        return err as WarrenError;
+      }
+      throw new Error('accepted');
+    };
+    const p = problemOf('{"a":[1,2,}');
+    expect(p.code).toBe('INVALID_JSON');
+    expect(p.message).toBe('the body is not valid JSON: at byte 10: expected a value, found "}"');
+    expect(problemOf('[1').message).toBe(
+      'the body is not valid JSON: at byte 2: expected "," or "]", found the end of the body',
+    );
+  });
   it(`refuses JSON nested deeper than ${MAX_JSON_DEPTH} levels; brackets in strings do not count`, () => {
     const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
     expect(statusOf(() => checkJson(Buffer.from(nest(MAX_JSON_DEPTH))))).toBeUndefined();

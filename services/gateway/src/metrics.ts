@@ -1,5 +1,10 @@
 // Gateway metric recording with label children resolved once and cached (no per-request label lookups).
-import type { GatewayMetrics, PublishOutcome, RpcOutcome } from '@warren/observability';
+import type {
+  GatewayMetrics,
+  OverloadReason,
+  PublishOutcome,
+  RpcOutcome,
+} from '@warren/observability';
 
 interface CounterChild {
   inc(): void;
@@ -72,6 +77,11 @@ export class GatewayRecorder {
       this.published.set(k, c);
     }
     c.inc();
+  }
+
+  /** A request refused at the edge (a cap was reached); rare, so no child cache. */
+  overload(reason: OverloadReason): void {
+    this.metrics.overloadRejections.labels(reason).inc();
   }
 
   rpcDone(service: string, outcome: RpcOutcome, seconds: number, exists: boolean): void {

@@ -43,21 +43,32 @@ describe('toProblem', () => {
   });
 });
 
+/** A response stand-in recording what sendProblem writes, for a request in the given state. */
+function fakeResponse(req: { complete: boolean; headers: Record<string, string> }) {
+  const headers: Record<string, unknown> = {};
+  const out = { body: '', destroyed: false };
+  const res = {
+    req,
+    headersSent: false,
+    writableEnded: false,
+    statusCode: 0,
+    setHeader: (k: string, v: unknown) => (headers[k] = v),
+    end: (b: string) => (out.body = b),
+    destroy: () => (out.destroyed = true),
+  } as unknown as ServerResponse;
+  return { res, headers, out };
+}
+
 describe('sendProblem', () => {
   it('writes RFC 9457 JSON with requestId and Retry-After', () => {
-    const headers: Record<string, unknown> = {};
-    let body = '';
-    const res = {
-      headersSent: false,
-      statusCode: 0,
-      setHeader: (k: string, v: unknown) => (headers[k] = v),
-      end: (b: string) => (body = b),
-    } as unknown as ServerResponse;
+    const { res, headers, out } = fakeResponse({ complete: true, headers: {} });
+    const body = () => out.body;
     sendProblem(res, problems.brokerUnavailable(), 'req-12345678');
     expect(res.statusCode).toBe(503);
     expect(headers['content-type']).toBe('application/problem+json');
     expect(headers['retry-after']).toBe('5');
-    expect(JSON.parse(body)).toEqual({
+    expect(headers.connection).toBeUndefined();
+    expect(JSON.parse(body())).toEqual({
       type: 'urn:warren:error:broker-unavailable',
       title: 'Broker unavailable',
       status: 503,
@@ -65,6 +76,47 @@ describe('sendProblem', () => {
       requestId: 'req-12345678',
     });
     expect(problems.unauthorized()).toBeInstanceOf(WarrenError);
+  });
+
+  it('closes the connection for 401, 429 (rate limit), 503 overloaded and 504 response timeout', () => {
+    for (const p of [
+      problems.unauthorized(),
+      problems.rateLimited(3),
+      problems.overloaded('connections'),
+      problems.overloaded('inflight_bytes'),
+      problems.responseTimeout(35_000),
+    ]) {
+      const { res, headers } = fakeResponse({ complete: true, headers: {} });
+      sendProblem(res, p, 'req-12345678');
+      expect([p.code, headers.connection]).toEqual([p.code, 'close']);
+    }
+    expect(problems.overloaded('connections').retryAfterS).toBe(1);
+    expect(problems.queueFull('svc').headers?.connection).toBeUndefined();
+  });
+
+  it.each([
+    [{ complete: true, headers: { 'content-length': '999999999' } }, undefined],
+    [{ complete: false, headers: {} }, undefined],
+    [{ complete: false, headers: { 'content-length': '65536' } }, undefined],
+    [{ complete: false, headers: { 'content-length': '65537' } }, 'close'],
+    [{ complete: false, headers: { 'content-length': '10737418240' } }, 'close'],
+    [{ complete: false, headers: { 'content-length': 'junk' } }, 'close'],
+    [{ complete: false, headers: { 'transfer-encoding': 'chunked' } }, 'close'],
+  ])('answers before a large or unknown body is read on a closed connection: %j', (req, want) => {
+    const { res, headers } = fakeResponse(req);
+    sendProblem(res, problems.badRequest('x'), 'req-12345678');
+    expect(headers.connection).toBe(want);
+  });
+
+  it('leaves an ended response alone and destroys one cut off midway', () => {
+    const ended = fakeResponse({ complete: true, headers: {} });
+    Object.assign(ended.res, { headersSent: true, writableEnded: true });
+    sendProblem(ended.res, problems.internal(), 'req-12345678');
+    expect(ended.out).toEqual({ body: '', destroyed: false });
+    const midway = fakeResponse({ complete: true, headers: {} });
+    Object.assign(midway.res, { headersSent: true });
+    sendProblem(midway.res, problems.internal(), 'req-12345678');
+    expect(midway.out).toEqual({ body: '', destroyed: true });
   });
 });
 

@@ -1,5 +1,5 @@
 // The gateway's answers to errors: its problem factories on the protocol's error registry, the mapping of every error, raw answers.
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   PROBLEM_CONTENT_TYPE,
   WarrenError,
@@ -14,6 +14,11 @@ export { PROBLEM_CONTENT_TYPE };
 export const RETRY_AFTER_UNAVAILABLE_S = 5;
 /** Seconds before retrying a message the broker refused (queue full). */
 export const RETRY_AFTER_QUEUE_FULL_S = 1;
+/** Seconds before retrying a request refused because the gateway is at a connection or body-bytes cap. */
+export const RETRY_AFTER_OVERLOADED_S = 1;
+
+/** Answer with `Connection: close` (and leave any unread request body unread). */
+const CLOSE = { connection: 'close' } as const;
 
 /** A problem the gateway words itself: its detail is written for clients, so it is public. */
 const problem = (
@@ -30,7 +35,7 @@ export const problems = {
     problem(
       'UNAUTHORIZED',
       'a valid API key is required: send "Authorization: Bearer <key>" or "x-api-key: <key>"',
-      { headers: { 'www-authenticate': 'Bearer realm="warren"' } },
+      { headers: { 'www-authenticate': 'Bearer realm="warren"', ...CLOSE } },
     ),
   unknownService: (service: string) =>
     problem(
@@ -50,7 +55,10 @@ export const problems = {
       `${got ? `content type "${got.slice(0, 100)}" is not accepted` : 'a Content-Type header is required'}; send application/json (or application/*+json), text/*, or application/octet-stream`,
     ),
   rateLimited: (retryAfterS: number) =>
-    problem('RATE_LIMITED', `rate limit exceeded; retry in ${retryAfterS} s`, { retryAfterS }),
+    problem('RATE_LIMITED', `rate limit exceeded; retry in ${retryAfterS} s`, {
+      retryAfterS,
+      headers: CLOSE,
+    }),
   queueFull: (service: string) =>
     problem(
       'QUEUE_FULL',
@@ -65,10 +73,24 @@ export const problems = {
       `no live instance of "${service}" is known to the registry or consumes its queue, so nobody would reply`,
       { retryAfterS: RETRY_AFTER_UNAVAILABLE_S },
     ),
+  overloaded: (cap: 'connections' | 'inflight_bytes') =>
+    problem(
+      'OVERLOADED',
+      cap === 'connections'
+        ? 'the gateway has too many open connections; retry later'
+        : 'the gateway is receiving too many request bodies at once; retry later',
+      { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
+    ),
   shuttingDown: () =>
     problem('SHUTTING_DOWN', 'this gateway instance is shutting down; retry', { retryAfterS: 1 }),
   replyTimeout: (service: string, timeoutMs: number) =>
     problem('REPLY_TIMEOUT', `"${service}" did not reply within ${timeoutMs} ms`),
+  responseTimeout: (timeoutMs: number) =>
+    problem(
+      'RESPONSE_TIMEOUT',
+      `the gateway could not answer within ${timeoutMs} ms of receiving the request; whether it was published is unknown`,
+      { headers: CLOSE },
+    ),
   badReply: (detail: string) => problem('BAD_REPLY', detail),
   internal: () => problem('INTERNAL', 'the gateway failed to handle the request'),
 };
@@ -154,10 +176,30 @@ export function rawProblemAnswer(problem: WarrenError, requestId: string): strin
   return `${headers.join('\r\n')}\r\n\r\n${body}`;
 }
 
-/** Writes a problem response (application/problem+json) with requestId; never throws. */
+/**
+ * Most request-body bytes an answer leaves to be read and dropped so that the connection can be
+ * kept alive. An answer written before a larger body (or one of unknown length, chunked) was read
+ * closes the connection instead: node then stops reading once the answer is flushed.
+ */
+export const KEEP_ALIVE_UNREAD_BYTES = 64 * 1024;
+
+/** True when answering now would leave more than KEEP_ALIVE_UNREAD_BYTES (or an unknown amount) unread. */
+export function largeBodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const declared = req.headers['content-length'];
+  if (declared === undefined) return req.headers['transfer-encoding'] !== undefined;
+  return !(Number(declared) <= KEEP_ALIVE_UNREAD_BYTES);
+}
+
+/**
+ * Writes a problem response (application/problem+json) with requestId; never throws. Closes the
+ * connection when the problem says so (its headers) or a large body is still unread. A response
+ * that was already ended (e.g. answered 504 by the response deadline) is left alone; one cut off
+ * midway has its socket destroyed.
+ */
 export function sendProblem(res: ServerResponse, problem: WarrenError, requestId: string): void {
   if (res.headersSent) {
-    res.destroy();
+    if (!res.writableEnded) res.destroy();
     return;
   }
   const body = problemJson(problem, requestId);
@@ -166,5 +208,6 @@ export function sendProblem(res: ServerResponse, problem: WarrenError, requestId
   res.setHeader('content-length', Buffer.byteLength(body));
   if (problem.retryAfterS !== undefined) res.setHeader('retry-after', String(problem.retryAfterS));
   if (problem.headers) for (const [k, v] of Object.entries(problem.headers)) res.setHeader(k, v);
+  if (largeBodyUnread(res.req)) res.setHeader('connection', 'close');
   res.end(body);
 }

@@ -12,6 +12,7 @@ import {
   checkServiceName,
   classifyContentType,
 } from './input';
+import type { ByteBudget } from './edge';
 import type { GatewayRecorder } from './metrics';
 import { PROBLEM_CONTENT_TYPE, problems, toProblem } from './problems';
 import type { ServiceRegistry } from './registry';
@@ -29,6 +30,8 @@ export interface MessageCaller {
 
 export interface PublishDeps {
   maxBodyBytes: number;
+  /** Bytes all request bodies being read may take together (GATEWAY_MAX_INFLIGHT_BYTES). */
+  bodyBudget?: ByteBudget;
   publisher: MessagePublisher;
   rpc: MessageCaller;
   registry: ServiceRegistry;
@@ -55,26 +58,15 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
   const { publisher, rpc, recorder } = deps;
   return async (req, res, service, query) => {
     const { requestId, traceparent } = res.locals;
-    let body: Buffer;
-    let contentType: string;
-    let wait: boolean;
-    let timeoutMs: number;
-    let type: string | undefined;
-    try {
-      checkServiceName(service);
-      ({ wait, timeoutMs } = callModeFrom(query.wait, query.timeoutMs));
-      type = actionFrom(query.type, req.headers['x-warren-action']);
-      contentType = req.headers['content-type'] as string;
-      const kind = classifyContentType(contentType);
-      body = await readBody(req, deps.maxBodyBytes);
-      if (kind === 'json') checkJson(body);
-    } catch (err) {
-      // An unread body past the limit (or of unknown size) is not worth reading: answer and close.
-      // A small one is discarded by node and the connection stays usable.
-      if (!req.complete && !(Number(req.headers['content-length']) <= deps.maxBodyBytes))
-        res.setHeader('connection', 'close');
-      throw err;
-    }
+    // Refusals before the body is read leave it unread: the answer closes the connection when
+    // more than a little is left (sendProblem), so node does not read it to the end.
+    checkServiceName(service);
+    const { wait, timeoutMs } = callModeFrom(query.wait, query.timeoutMs);
+    const type = actionFrom(query.type, req.headers['x-warren-action']);
+    const contentType = req.headers['content-type'] as string;
+    const kind = classifyContentType(contentType);
+    const body = await readBody(req, deps.maxBodyBytes, deps.bodyBudget);
+    if (kind === 'json') checkJson(body);
     if (deps.isShuttingDown()) throw problems.shuttingDown();
 
     const now = Date.now();
