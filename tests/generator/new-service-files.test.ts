@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { RESERVED_NAMES } from '@warren/protocol';
 
 interface Generator {
   validateName(name: string, root?: string): void;
@@ -89,6 +90,13 @@ describe('new-service: names', () => {
   ])('refuses %j', (name, why) => {
     expect(() => gen.validateName(name, ROOT)).toThrow(why);
   });
+
+  it.each([...RESERVED_NAMES])(
+    'refuses %j, reserved by the protocol (the list the gateway answers 404 for)',
+    (name) => {
+      expect(() => gen.validateName(name, ROOT)).toThrow(/reserved/);
+    },
+  );
 
   it.each(['payments', 'a', 'image-resize2', 'a'.repeat(63)])('accepts %j', (name) => {
     expect(() => gen.validateName(name, ROOT)).not.toThrow();

@@ -57,7 +57,15 @@ describe('classifyContentType', () => {
   ])('%s -> %s', (ct, kind) => {
     expect(classifyContentType(ct)).toBe(kind);
   });
-  it.each([undefined, '', 'image/png', 'application/xml', 'multipart/form-data', 'text/', 'json'])(
+  it.each([
+    'text/plain; charset',
+    'text/plain;;',
+    'text/plain; a=b c',
+    'application/json; x="unterminated',
+  ])('refuses %s (not a media type) with 400', (ct) => {
+    expect(statusOf(() => classifyContentType(ct))).toBe(400);
+  });
+  it.each([undefined, '', 'image/png', 'application/xml', 'multipart/form-data', 'json'])(
     'refuses %s with 415',
     (ct) => {
       expect(statusOf(() => classifyContentType(ct))).toBe(415);

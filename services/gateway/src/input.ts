@@ -1,6 +1,6 @@
 // Pure request checks: service names, media types, request ids, W3C traceparent, call options.
 import { randomFillSync, randomUUID } from 'node:crypto';
-import { SERVICE_NAME_RULE, serviceNameProblem } from '@warren/protocol';
+import { SERVICE_NAME_RULE, isMediaType, serviceNameProblem } from '@warren/protocol';
 import { describeJsonFault, jsonFault } from './json';
 import { problems } from './problems';
 
@@ -30,11 +30,17 @@ export function classifyContentType(header: string | undefined): BodyKind {
     throw problems.badRequest('the Content-Type header is longer than 255 characters or not ASCII');
   const semi = header.indexOf(';');
   const type = (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
-  if (type === 'application/json') return 'json';
-  if (type.startsWith('text/') && type.length > 5) return 'text';
-  if (type === 'application/octet-stream') return 'binary';
-  if (type.startsWith('application/') && type.endsWith('+json')) return 'json';
-  throw problems.unsupportedType(header);
+  let kind: BodyKind;
+  if (type === 'application/json') kind = 'json';
+  else if (type.startsWith('text/') && type.length > 5) kind = 'text';
+  else if (type === 'application/octet-stream') kind = 'binary';
+  else if (type.startsWith('application/') && type.endsWith('+json')) kind = 'json';
+  else throw problems.unsupportedType(header);
+  // The protocol's media-type rule, the one replies are held to: a service echoing it back (as
+  // echo does) always writes a valid Content-Type.
+  if (!isMediaType(header.trim()))
+    throw problems.badRequest('the Content-Type header is not a valid media type (RFC 9110)');
+  return kind;
 }
 
 /**
