@@ -128,7 +128,11 @@ it('runs the system under per-component users with load, and the broker refuses 
     HANDLER_MS: '2',
     HEARTBEAT_INTERVAL_MS: '500',
   });
-  const gateway = await startGatewayProc(urlOf('gateway'), { GATEWAY_REGISTRY_GRACE_MS: '5000' });
+  // Each service's replies and heartbeats are believed from its own user only.
+  const gateway = await startGatewayProc(urlOf('gateway'), {
+    GATEWAY_REGISTRY_GRACE_MS: '5000',
+    WARREN_SERVICE_USERS: `${own}=${userOf(own)},${other}=${userOf(other)}`,
+  });
   const procs = [svcA.proc, svcB.proc];
 
   // Load through the gateway under its user: async to both services, and calls (direct reply-to).
