@@ -191,7 +191,8 @@ describe('docker-compose.yml', () => {
 
     const sd = new URL(job('warren-services')?.http_sd_configs?.[0]?.url ?? '');
     expect(services[sd.hostname]).toBe(service('gateway'));
-    expect(Number(env.PORT)).toBe(Number(sd.port));
+    // Scrape targets are served on the gateway's ops port, not the public one.
+    expect(Number(env.METRICS_PORT)).toBe(Number(sd.port));
 
     expect(publishedPorts(service('gateway')).get(Number(env.PORT))).toBe(3000);
 

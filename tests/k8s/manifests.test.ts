@@ -1,7 +1,8 @@
 // infra/k8s: every manifest validates against the Kubernetes / CRD schemas (offline), and the
 // invariants that make scaling safe hold: probes on the ops port's /readyz and /healthz, a grace
 // period longer than the drain, a PodDisruptionBudget per Deployment, quorum queues, AMQP_URL from a
-// Secret, Prometheus discovery, and a KEDA ScaledObject per consumer service counting unacked messages.
+// Secret, Prometheus discovery, and a KEDA ScaledObject per consumer service counting unacked messages;
+// and the gateway fails closed (required API-key Secret, GATEWAY_REQUIRE_API_KEYS) behind its ingress.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -11,6 +12,7 @@ import type { ITriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1a
 import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import { serviceEnvSchema, DEFAULTS, type ServiceDefinition } from '@warren/service-kit';
+import { parseGatewayConfig } from '../../services/gateway/src/config';
 import {
   ROOT,
   consumerServices,
@@ -213,24 +215,62 @@ describe('every Deployment', () => {
   });
 
   test('every Secret key the Deployments and KEDA read is in secret.example.yaml', () => {
-    const example = all.find((m) => m.file.endsWith('secret.example.yaml'));
-    const keys = Object.keys(as<ISecret>(example as Manifest).stringData ?? {});
+    const examples = all
+      .filter((m) => m.file.endsWith('secret.example.yaml'))
+      .map((m) => as<ISecret>(m));
+    const exampleKeys = (name: string) =>
+      Object.keys(examples.find((e) => e.metadata?.name === name)?.stringData ?? {});
     const refs = deployments.flatMap(
       (d) =>
         mainContainer(d)
           .env?.map((e) => e.valueFrom?.secretKeyRef)
-          .filter((r) => r?.name === 'warren-amqp')
-          .map((r) => r?.key) ?? [],
+          .filter((r) => r !== undefined) ?? [],
     );
-    const kedaRefs = ofKind(all, 'TriggerAuthentication').flatMap((m) =>
-      (as<ITriggerAuthentication>(m).spec.secretTargetRef ?? [])
-        .filter((r) => r.name === 'warren-amqp')
-        .map((r) => r.key),
+    const kedaRefs = ofKind(all, 'TriggerAuthentication').flatMap(
+      (m) => as<ITriggerAuthentication>(m).spec.secretTargetRef ?? [],
     );
-    for (const k of [...refs, ...kedaRefs]) expect(keys).toContain(k);
+    // Both Secrets are read: warren-amqp (broker URLs) and warren-gateway (API keys).
+    expect(new Set(refs.map((r) => r.name))).toEqual(new Set(['warren-amqp', 'warren-gateway']));
+    expect(kedaRefs.length).toBeGreaterThan(0);
+    for (const r of [...refs, ...kedaRefs]) expect(exampleKeys(r.name ?? '')).toContain(r.key);
     // Placeholders only: no real credential is committed.
-    for (const v of Object.values(as<ISecret>(example as Manifest).stringData ?? {}))
-      expect(v).toMatch(/CHANGE-ME/);
+    for (const e of examples)
+      for (const v of Object.values(e.stringData ?? {})) expect(v).toMatch(/CHANGE-ME/);
+  });
+
+  test('gateway: fails closed without API keys; the client IP is the ingress hop', () => {
+    const c = mainContainer(deployment('gateway') as IDeployment);
+    // The keys come from the Secret warren-gateway, which is required: without it the container
+    // is not started, rather than started open.
+    const keyEnv = c.env?.filter((e) => e.name === 'GATEWAY_API_KEYS') ?? [];
+    expect(keyEnv).toHaveLength(1);
+    expect(keyEnv[0]?.value).toBeUndefined();
+    const ref = keyEnv[0]?.valueFrom?.secretKeyRef;
+    expect(ref).toMatchObject({ name: 'warren-gateway', key: 'GATEWAY_API_KEYS' });
+    expect(ref?.optional ?? false).toBe(false);
+    // A Secret whose value holds no key stops the gateway too.
+    expect(envOf(c, 'GATEWAY_REQUIRE_API_KEYS')?.value).toBe('true');
+    // X-Forwarded-For from the ingress is believed, for the rate limit and the access log: a hop
+    // count of at least 1, or the proxies' addresses/subnets.
+    expect(envOf(c, 'GATEWAY_TRUST_PROXY')?.value).toMatch(
+      /^([1-9]\d*|[0-9a-f.:/]+(,\s*[0-9a-f.:/]+)*)$/i,
+    );
+
+    // The gateway's own config parser agrees: the manifest's literal values, with the Secret's
+    // value absent or empty, are refused; with a key they start with the proxy trusted.
+    const literal = Object.fromEntries(
+      (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])),
+    ) as NodeJS.ProcessEnv;
+    expect(() => parseGatewayConfig(literal)).toThrow(/GATEWAY_REQUIRE_API_KEYS: no API key/);
+    expect(() => parseGatewayConfig({ ...literal, GATEWAY_API_KEYS: '' })).toThrow(
+      /GATEWAY_REQUIRE_API_KEYS: no API key/,
+    );
+    const config = parseGatewayConfig({ ...literal, GATEWAY_API_KEYS: 'k8s-test-key-0123456789' });
+    expect(config.apiKeys).toHaveLength(1);
+    const trust = config.trustProxy;
+    expect(typeof trust === 'number' ? trust >= 1 : typeof trust === 'string' && trust !== '').toBe(
+      true,
+    );
   });
 });
 

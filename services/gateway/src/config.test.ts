@@ -1,6 +1,8 @@
+// Gateway config parsing: defaults, edge limits, API keys (env, file, required), one-line errors, sizes.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '@warren/service-kit';
 import { parseGatewayConfig, parseKeys, parseSize } from './config';
 
 describe('parseGatewayConfig', () => {
@@ -83,6 +85,51 @@ describe('parseGatewayConfig', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('GATEWAY_REQUIRE_API_KEYS=true refuses to start without a key, in one line', () => {
+    const missing =
+      /^invalid configuration: GATEWAY_REQUIRE_API_KEYS: no API key configured \(set GATEWAY_API_KEYS or GATEWAY_API_KEYS_FILE, or GATEWAY_REQUIRE_API_KEYS=false to run open\)$/;
+    // Unset, empty (a Secret with an empty value) or only separators: no key, so no start.
+    for (const env of [
+      { GATEWAY_REQUIRE_API_KEYS: 'true' },
+      { GATEWAY_REQUIRE_API_KEYS: '1' },
+      { GATEWAY_REQUIRE_API_KEYS: 'true', GATEWAY_API_KEYS: '' },
+      { GATEWAY_REQUIRE_API_KEYS: 'true', GATEWAY_API_KEYS: ' , ,\n' },
+    ]) {
+      expect(() => parseGatewayConfig(env)).toThrow(ConfigError);
+      expect(() => parseGatewayConfig(env)).toThrow(missing);
+    }
+    // With a key from either source it starts, and the keys are the ones given.
+    expect(
+      parseGatewayConfig({
+        GATEWAY_REQUIRE_API_KEYS: 'true',
+        GATEWAY_API_KEYS: 'env-key-0123456789abc',
+      }).apiKeys,
+    ).toEqual(['env-key-0123456789abc']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwcfg-'));
+    const file = path.join(dir, 'keys');
+    fs.writeFileSync(file, 'file-key-0123456789abc\n');
+    try {
+      expect(
+        parseGatewayConfig({ GATEWAY_REQUIRE_API_KEYS: 'true', GATEWAY_API_KEYS_FILE: file })
+          .apiKeys,
+      ).toEqual(['file-key-0123456789abc']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('GATEWAY_REQUIRE_API_KEYS defaults to false: no key runs open; only true|false|1|0', () => {
+    for (const env of [
+      {},
+      { GATEWAY_REQUIRE_API_KEYS: 'false' },
+      { GATEWAY_REQUIRE_API_KEYS: '0' },
+    ])
+      expect(parseGatewayConfig(env).apiKeys).toEqual([]);
+    expect(() => parseGatewayConfig({ GATEWAY_REQUIRE_API_KEYS: 'yes' })).toThrow(
+      /^invalid configuration: GATEWAY_REQUIRE_API_KEYS: /,
+    );
   });
 
   it('fails with one line naming the variable, never echoing a key', () => {

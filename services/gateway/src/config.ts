@@ -55,6 +55,10 @@ export const gatewayEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   GATEWAY_API_KEYS: z.string().optional(),
   GATEWAY_API_KEYS_FILE: z.string().optional(),
+  GATEWAY_REQUIRE_API_KEYS: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
   GATEWAY_MAX_BODY: size('1mb', MAX_BODY_CAP, '64mb'),
   GATEWAY_MAX_INFLIGHT_BYTES: size('64mb', MAX_INFLIGHT_CAP, '16gb'),
   GATEWAY_MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
@@ -82,7 +86,7 @@ export interface GatewayConfig {
   metricsPort: number;
   host: string;
   logLevel: z.infer<typeof gatewayEnvSchema>['LOG_LEVEL'];
-  /** Empty = open (no auth). */
+  /** Empty = open (no auth); never empty when GATEWAY_REQUIRE_API_KEYS is true. */
   apiKeys: readonly string[];
   maxBodyBytes: number;
   /** Request bodies being read at once, summed (declared length, or maxBodyBytes when unknown). */
@@ -148,6 +152,11 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   if (short > 0)
     throw new ConfigError(
       `invalid configuration: GATEWAY_API_KEYS: ${short} key(s) shorter than ${MIN_KEY_LENGTH} characters or containing spaces`,
+    );
+  // Fail closed where keys are mandatory: a missing or empty key source must not run the API open.
+  if (e.GATEWAY_REQUIRE_API_KEYS && keys.size === 0)
+    throw new ConfigError(
+      'invalid configuration: GATEWAY_REQUIRE_API_KEYS: no API key configured (set GATEWAY_API_KEYS or GATEWAY_API_KEYS_FILE, or GATEWAY_REQUIRE_API_KEYS=false to run open)',
     );
   if (e.GATEWAY_HEADERS_TIMEOUT_MS > e.GATEWAY_REQUEST_TIMEOUT_MS)
     throw new ConfigError(
