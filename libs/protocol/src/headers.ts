@@ -40,5 +40,26 @@ export const FAILURE_HEADERS: readonly string[] = [
   'x-last-death-reason',
 ];
 
+/** The headers of a new request message (static keys: one object literal on the publish path). */
+export interface RequestHeaders {
+  'x-request-id': string;
+  'x-attempt': number;
+  'x-published-at': number;
+  traceparent?: string;
+}
+
+export function requestHeaders(
+  requestId: string,
+  traceparent: string | undefined,
+  publishedAt: number,
+): RequestHeaders {
+  return traceparent === undefined
+    ? { 'x-request-id': requestId, 'x-attempt': 1, 'x-published-at': publishedAt }
+    : { traceparent, 'x-request-id': requestId, 'x-attempt': 1, 'x-published-at': publishedAt };
+}
+
+/** The headers of a reply: its HTTP status. */
+export const replyHeaders = (status: number): { 'x-status': number } => ({ 'x-status': status });
+
 /** Longest error message kept in a dead letter's header. */
 export const MAX_ERROR_MESSAGE = 1000;

@@ -12,7 +12,14 @@ export {
   deadLetterQueueName,
   registryQueueName,
 } from './names';
-export { HEADERS, FAILURE_HEADERS, MAX_ERROR_MESSAGE } from './headers';
+export {
+  HEADERS,
+  FAILURE_HEADERS,
+  MAX_ERROR_MESSAGE,
+  requestHeaders,
+  replyHeaders,
+  type RequestHeaders,
+} from './headers';
 export {
   ERRORS,
   WarrenError,

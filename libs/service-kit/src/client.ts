@@ -1,7 +1,7 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
 import { randomUUID } from 'node:crypto';
 import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
-import { HEADERS } from '@warren/protocol';
+import { requestHeaders } from '@warren/protocol';
 
 export interface CallOptions {
   contentType?: string;
@@ -48,12 +48,7 @@ export function createServiceClient(
     appId: deps.appId,
     timestamp: Math.floor(Date.now() / 1000),
     persistent: true,
-    headers: {
-      [HEADERS.requestId]: requestId,
-      [HEADERS.publishedAt]: Date.now(),
-      [HEADERS.attempt]: 1,
-      ...(traceparent ? { [HEADERS.traceparent]: traceparent } : {}),
-    },
+    headers: requestHeaders(requestId, traceparent, Date.now()),
   });
   return {
     async send(service, body, options = {}) {

@@ -15,6 +15,7 @@ import {
   errorCode,
   isRetryable,
   problemJson,
+  replyHeaders,
   retryQueueName,
 } from '@warren/protocol';
 import { DEFAULTS, RawReply, type HandlerContext, type ServiceDefinition } from './define';
@@ -250,7 +251,7 @@ export class Processor {
     return this.deps.publisher.send(String(replyTo), payload.bytes, {
       correlationId: correlationId as string | undefined,
       contentType: payload.contentType,
-      headers: { [HEADERS.status]: status },
+      headers: replyHeaders(status),
       userId: this.deps.userId,
       mandatory: false,
     });

@@ -2,7 +2,13 @@
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PublishOptions, RpcCallOptions, RpcReply } from '@warren/messaging';
-import { GATEWAY_APP_ID, HEADERS, WarrenError } from '@warren/protocol';
+import {
+  GATEWAY_APP_ID,
+  WarrenError,
+  problemTitle,
+  problemType,
+  requestHeaders,
+} from '@warren/protocol';
 import { readBody } from './body';
 import { answer, type ContextResponse } from './context';
 import {
@@ -76,12 +82,7 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       timestamp: Math.floor(now / 1000),
       appId: GATEWAY_APP_ID,
       persistent: !wait,
-      headers: {
-        [HEADERS.traceparent]: traceparent,
-        [HEADERS.attempt]: 1,
-        [HEADERS.requestId]: requestId,
-        [HEADERS.publishedAt]: now,
-      },
+      headers: requestHeaders(requestId, traceparent, now),
     };
     if (type !== undefined) options.type = type;
 
@@ -139,6 +140,10 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
   };
 }
 
+/** Defaults for a service's error reply whose body is not a problem of its own. */
+const SERVICE_ERROR_TYPE = problemType('SERVICE_ERROR');
+const SERVICE_ERROR_TITLE = problemTitle('SERVICE_ERROR');
+
 const codeOf = (err: unknown): string | undefined =>
   err instanceof WarrenError ? err.code : undefined;
 
@@ -173,8 +178,8 @@ function sendReply(res: ContextResponse, reply: RpcReply): void {
       ? (parsed as Record<string, unknown>)
       : { detail: reply.body.toString('utf8').slice(0, 2000) };
   const out = JSON.stringify({
-    type: 'urn:warren:error:service-error',
-    title: 'Service error',
+    type: SERVICE_ERROR_TYPE,
+    title: SERVICE_ERROR_TITLE,
     ...base,
     status,
     requestId: res.locals.requestId,
