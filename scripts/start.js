@@ -56,9 +56,36 @@ async function waitReady(url, child, timeoutMs) {
   return false;
 }
 
+const USAGE = `Usage: npm start [-- <service> ...]
+
+Builds, then runs the gateway and every service under services/ (or only the ones named) as
+processes of their own against AMQP_URL, and prints where each one is. Ctrl-C stops them all.
+
+  -h, --help   this text
+
+Environment: AMQP_URL (default ${DEFAULT_URL}), PORT (the gateway's HTTP port, 3000),
+METRICS_PORT_BASE (the gateway's ops port, 9400; each service gets the next one), LOG_LEVEL, and
+every variable the processes read (services/gateway/README.md, docs/writing-a-service.md).
+`;
+
 async function main() {
-  const { positionals } = parseArgs({ allowPositionals: true, strict: true });
   const all = discover();
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      strict: true,
+      options: { help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    process.stderr.write(`warren: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\nServices here: ${all.join(', ')}\n`);
+    return;
+  }
+  const { positionals } = parsed;
   const unknown = positionals.filter((n) => !all.includes(n));
   if (unknown.length) {
     process.stderr.write(

@@ -135,6 +135,21 @@ describe('dlq list / show / purge', () => {
     expect(await f.depth(f.dlq)).toBe(0);
   });
 
+  it('accepts a cluster AMQP_URL (comma-separated nodes): the first node that answers', async () => {
+    const env = { ...process.env, AMQP_URL: `amqp://guest:guest@127.0.0.1:1,${f.url}` };
+    const main = path.join(ROOT, 'tools/dlq/dist/main.js');
+    const ok = await run(process.execPath, [main, 'list', f.service, '--json'], { env });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ queue: f.dlq, depth: 3 });
+    const down = await run(process.execPath, [main, 'list', f.service], {
+      env: {
+        ...process.env,
+        AMQP_URL: 'amqp://guest:guest@127.0.0.1:1,amqp://guest:guest@127.0.0.1:2',
+      },
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect(down).toMatchObject({ code: 1 });
+    expect('stderr' in down && down.stderr).toMatch(/^dlq: cannot connect to RabbitMQ at /);
+  });
+
   it('runs as `npm run dlq` with exit codes', async () => {
     const env = { ...process.env, AMQP_URL: f.url };
     const ok = await run('npm', ['run', '-s', 'dlq', '--', 'list', f.service, '--json'], {

@@ -332,8 +332,8 @@ describe('infra/docker/Dockerfile', () => {
   }
   const stage = (name: string): string => (stages.get(name) ?? []).join('\n');
 
-  it('builds on node:20-bookworm-slim in stages', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+  it('builds on a supported Node LTS (node:22-bookworm-slim) in stages', () => {
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
     expect([...stages.keys()]).toEqual(['manifests', 'build', 'runtime']);
   });
 

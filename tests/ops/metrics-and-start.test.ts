@@ -79,3 +79,14 @@ test('`npm start -- hello echo` runs both and reports them ready; with no broker
     /^warren: no RabbitMQ reachable at 127\.0\.0\.1:1 .*rabbitmq-server -detached/,
   );
 });
+
+test('`npm start -- --help` prints the usage and exits 0; an unknown option exits 2 with it', async () => {
+  const help = await run(process.execPath, ['scripts/start.js', '--help'], { cwd: ROOT });
+  expect(help.stdout).toMatch(/^Usage: npm start \[-- <service> \.\.\.\]/);
+  expect(help.stdout).toMatch(/Services here: gateway, .*echo/);
+  const bad = await run(process.execPath, ['scripts/start.js', '--bogus'], { cwd: ROOT }).catch(
+    (e: { code: number; stderr: string }) => e,
+  );
+  expect('code' in bad && bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/^warren: Unknown option '--bogus'[\s\S]*Usage: npm start/);
+});

@@ -28,5 +28,5 @@ export {
   ClosedError,
   toBrokerError,
 } from './errors';
-export { safeUrl } from './url';
+export { safeUrl, parseAmqpUrls } from './url';
 export type { ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';

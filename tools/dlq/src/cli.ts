@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { connect, type ChannelModel } from 'amqplib';
-import { safeUrl } from '@warren/messaging';
+import { parseAmqpUrls, safeUrl } from '@warren/messaging';
 import { DlqError, checkServiceName, openDlq, peek, purge, replay, type ReplayResult } from './dlq';
 import { details, peekJson, table } from './format';
 
@@ -119,15 +119,26 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Parsed | 'help' {
   };
 }
 
+/** Connects to the first node that answers: every AMQP_URL form the services accept (one URL, or a cluster's comma-separated list). */
 async function open(url: string): Promise<ChannelModel> {
+  let nodes: ReturnType<typeof parseAmqpUrls>;
   try {
-    const conn = await connect(url, { clientProperties: { connection_name: 'warren-dlq' } });
-    conn.on('error', () => undefined);
-    return conn;
+    nodes = parseAmqpUrls(url);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new DlqError(`cannot connect to RabbitMQ at ${safeUrl(url)}: ${detail}`);
+    throw new DlqError(`invalid broker URL ${safeUrl(url)}: ${(err as Error).message}`, 2);
   }
+  let last: unknown = new Error('no URL given');
+  for (const node of nodes) {
+    try {
+      const conn = await connect(node, { clientProperties: { connection_name: 'warren-dlq' } });
+      conn.on('error', () => undefined);
+      return conn;
+    } catch (err) {
+      last = err;
+    }
+  }
+  const detail = last instanceof Error ? last.message : String(last);
+  throw new DlqError(`cannot connect to RabbitMQ at ${safeUrl(url)}: ${detail}`);
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
