@@ -12,6 +12,9 @@ const common = {
 };
 module.exports = {
   maxWorkers: 2,
+  // Child-process tests run dist/, in-process tests the sources: build first, so both test
+  // the same code (an incremental tsc -b; a few seconds when nothing changed).
+  globalSetup: '<rootDir>/tests/global-setup.js',
   // jest-circus reads only the top-level timeout, not the per-project one.
   testTimeout: 60000,
   projects: [

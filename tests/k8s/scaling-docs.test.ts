@@ -13,7 +13,8 @@ const JSON_FILE = path.join(ROOT, 'docs/scaling-results.json');
 const report = require('../cluster/report.js') as { capacity(cores: number, ms: number): number };
 
 test('the generated parts of docs/scaling.md and docs/scaling-results.md match the JSON', async () => {
-  if (!fs.existsSync(JSON_FILE)) return; // no cluster run recorded yet
+  if (!fs.existsSync(JSON_FILE))
+    throw new Error(`${JSON_FILE} is missing: run \`npm run test:cluster\` once to record it`);
   // A child process: prettier 3 (which formats the Markdown) loads its parsers with import().
   const script = path.join(ROOT, 'tests/cluster/report.js');
   await expect(
