@@ -53,7 +53,11 @@ it('answers 503 with Retry-After in bounded time while the broker is down, then 
 
   // A call in flight when the connection drops is answered 503, not left hanging.
   const inFlight = post(gw, `/v1/${name}?wait=true&timeoutMs=30000&type=sleep`, '{"n":3}');
-  await new Promise((r) => setTimeout(r, 300));
+  await waitUntil(
+    async () => (await metricValue(gw, 'mq_rpc_pending_calls')) === 1,
+    5000,
+    'the call pending at the gateway',
+  );
   await broker.stopApp();
   const t0 = Date.now();
   const flight = await inFlight;

@@ -3,6 +3,7 @@ import { defineService, rawReply, runService, type RunningService } from '@warre
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import {
   RawAmqp,
+  metricValue,
   post,
   serviceEnv,
   startTestGateway,
@@ -60,7 +61,11 @@ it('on stop, lets in-flight calls finish and refuses new work', async () => {
   const inFlight = post(gw, `/v1/${name}?wait=true`, 'still answered', {
     contentType: 'text/plain',
   });
-  await new Promise((r) => setTimeout(r, 200));
+  await waitUntil(
+    async () => (await metricValue(gw, 'mq_rpc_pending_calls')) === 1,
+    5000,
+    'the call pending at the gateway',
+  );
   const stopped = gw.stop();
   await waitUntil(() => !gw.isReady(), 2000, 'not ready while draining');
   const res = await inFlight;
