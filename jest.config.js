@@ -1,6 +1,7 @@
 // Jest, configured once for the whole workspace: swc transpiles TypeScript, libs resolve to source.
 const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }];
 const moduleNameMapper = {
+  '^@warren/service-kit/testing$': '<rootDir>/libs/service-kit/src/testing.ts',
   '^@warren/(protocol|messaging|observability|service-kit)$': '<rootDir>/libs/$1/src/index.ts',
 };
 const common = {

@@ -132,8 +132,7 @@ export default defineService({
 });
 `;
   const test = `// ${name} against the real broker (AMQP_URL, else localhost, else testcontainers).
-import { startServiceForTest, type ServiceHarness } from '../../../tests/support/service-harness';
-import { eventually } from '../../../tests/support/processes';
+import { eventually, startServiceForTest, type ServiceHarness } from '@warren/service-kit/testing';
 import service from './service';
 
 jest.setTimeout(20_000); // broker round trips

@@ -1,6 +1,5 @@
 // wordcount against the real broker: replies, 4xx problem replies without retries, rejected plain messages.
-import { startServiceForTest, type ServiceHarness } from '../../../tests/support/service-harness';
-import { eventually } from '../../../tests/support/processes';
+import { eventually, startServiceForTest, type ServiceHarness } from '@warren/service-kit/testing';
 import wordcount, { MAX_TEXT_LENGTH } from './service';
 
 interface Problem {
