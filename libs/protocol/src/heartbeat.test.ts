@@ -1,4 +1,4 @@
-import { MAX_HEARTBEAT_BYTES, parseHeartbeat } from './heartbeat';
+import { MAX_HEARTBEAT_BYTES, MAX_INPUT_SCHEMA_BYTES, parseHeartbeat } from './heartbeat';
 
 const beat = {
   service: 'echo',
@@ -36,4 +36,22 @@ test('refuses non-JSON and oversized bodies before parsing them', () => {
   expect(parseHeartbeat(Buffer.from('nope'))).toEqual({ ok: false, reason: 'not-json' });
   const big = wire({ ...beat, host: 'x'.repeat(MAX_HEARTBEAT_BYTES) });
   expect(parseHeartbeat(big)).toEqual({ ok: false, reason: 'too-large' });
+});
+
+test('carries an optional description and input schema, both bounded', () => {
+  const schema = { type: 'object', properties: { text: { type: 'string' } } };
+  const r = parseHeartbeat(wire({ ...beat, description: 'Counts words', inputSchema: schema }));
+  expect(r).toEqual({
+    ok: true,
+    beat: { ...beat, description: 'Counts words', inputSchema: schema },
+  });
+  const huge = { type: 'object', description: 'x'.repeat(MAX_INPUT_SCHEMA_BYTES) };
+  expect(parseHeartbeat(wire({ ...beat, inputSchema: huge }))).toMatchObject({ ok: false });
+  expect(parseHeartbeat(wire({ ...beat, inputSchema: 'not an object' }))).toMatchObject({
+    ok: false,
+    reason: 'invalid',
+  });
+  expect(parseHeartbeat(wire({ ...beat, description: 'x'.repeat(501) }))).toMatchObject({
+    ok: false,
+  });
 });

@@ -3,7 +3,19 @@ import { z } from 'zod';
 import { RESERVED_NAMES, SERVICE_NAME } from './names';
 
 /** A heartbeat body larger than this is not read at all. */
-export const MAX_HEARTBEAT_BYTES = 8 * 1024;
+export const MAX_HEARTBEAT_BYTES = 32 * 1024;
+/** The input schema a service advertises, serialised, at most this large (else it is left out). */
+export const MAX_INPUT_SCHEMA_BYTES = 16 * 1024;
+/** A service's description, at most this many characters. */
+export const MAX_DESCRIPTION = 500;
+
+/** A JSON Schema object (draft 2020-12), bounded when serialised. */
+const jsonSchemaObject = z
+  .record(z.string(), z.unknown())
+  .refine(
+    (v) => JSON.stringify(v).length <= MAX_INPUT_SCHEMA_BYTES,
+    `is larger than ${MAX_INPUT_SCHEMA_BYTES} bytes`,
+  );
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
 const INSTANCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -40,6 +52,10 @@ export const heartbeatSchema = z.object({
   startedAt: z.string().max(64).regex(PRINTABLE).optional(),
   intervalMs: z.number().int().min(100).max(600_000),
   state: z.enum(['up', 'stopping']),
+  /** What the service does, for API descriptions (one line). */
+  description: z.string().max(MAX_DESCRIPTION).regex(PRINTABLE).optional(),
+  /** JSON Schema of the JSON input the service accepts; absent = any bytes. */
+  inputSchema: jsonSchemaObject.optional(),
 });
 
 export type Heartbeat = z.output<typeof heartbeatSchema>;

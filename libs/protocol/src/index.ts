@@ -36,7 +36,14 @@ export {
   type WarrenErrorOptions,
   type Problem,
 } from './errors';
-export { heartbeatSchema, parseHeartbeat, MAX_HEARTBEAT_BYTES, type Heartbeat } from './heartbeat';
+export {
+  heartbeatSchema,
+  parseHeartbeat,
+  MAX_HEARTBEAT_BYTES,
+  MAX_INPUT_SCHEMA_BYTES,
+  MAX_DESCRIPTION,
+  type Heartbeat,
+} from './heartbeat';
 export {
   checkReply,
   isMediaType,

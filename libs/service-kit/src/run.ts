@@ -24,6 +24,7 @@ import { parseServiceConfig, type ServiceConfig } from './config';
 import { Processor } from './processor';
 import { HeartbeatAnnouncer } from './heartbeat';
 import { createServiceClient } from './client';
+import { describeInput } from './describe';
 
 export interface RunOptions {
   /** Defaults to process.env. */
@@ -111,6 +112,8 @@ export async function runService(
   const isReady = () => consumer.isConsuming && publisher.isReady;
   const ops = await startOpsServer({ port: config.metricsPort, registry, isReady, logger });
   const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
+  const { omitted, ...advertised } = describeInput(def);
+  if (omitted) logger.warn({ reason: omitted }, 'input schema not advertised (API descriptions)');
   const announcer = new HeartbeatAnnouncer({
     broker,
     publisher,
@@ -123,6 +126,7 @@ export async function runService(
       queue: def.name,
       startedAt: new Date().toISOString(),
       intervalMs: config.heartbeatIntervalMs,
+      ...advertised,
     },
   });
   await announcer.start();

@@ -7,6 +7,7 @@ import express, {
 } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '@warren/observability';
+import { asyncApiDocument, openApiDocument } from './api-docs';
 import { presentedKey, type ApiKeys } from './auth';
 import { answerError, type ContextResponse } from './context';
 import { largeBodyUnread, problems, sendProblem } from './problems';
@@ -36,6 +37,23 @@ export function createApp(deps: AppDeps): Express {
   app.get('/v1/services', (_req: Request, res: Response) => {
     sendJson(res, 200, { services: deps.registry.list() });
   });
+  // API descriptions of the live services: open like /v1/services is (behind the key when keys are on).
+  const keyed =
+    (body: () => unknown) =>
+    (req: Request, res: Response): void => {
+      if (deps.apiKeys.enabled && deps.apiKeys.match(presentedKey(req.headers)) < 0)
+        sendProblem(res, problems.unauthorized(), res.locals.requestId);
+      else sendJson(res, 200, body());
+    };
+  const docOptions = { apiKeys: deps.apiKeys.enabled };
+  app.get(
+    '/openapi.json',
+    keyed(() => openApiDocument(deps.registry.described(), docOptions)),
+  );
+  app.get(
+    '/asyncapi.json',
+    keyed(() => asyncApiDocument(deps.registry.described())),
+  );
   // Scrape targets (addresses inside the deployment) are served on the ops port; on this public
   // port only to holders of an API key, and not at all while the gateway is open.
   app.get('/sd/prometheus', (req: Request, res: Response) => {

@@ -1,5 +1,6 @@
 // Live service registry built from heartbeats: believed only from the service's broker user, bounded, instances expire after missed beats.
 import { parseHeartbeat, type Heartbeat, type SenderPolicy } from '@warren/protocol';
+import type { DescribedService } from './api-docs';
 
 export type HeartbeatMessage = Heartbeat;
 
@@ -165,6 +166,25 @@ export class ServiceRegistry {
             lastSeen: new Date(e.lastSeen).toISOString(),
           }))
           .sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+      });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Live services with what their newest beat advertises (description, input schema). */
+  described(): DescribedService[] {
+    const now = this.now();
+    const out: DescribedService[] = [];
+    for (const [name, instances] of this.byService) {
+      let newest: Entry | undefined;
+      for (const e of instances.values())
+        if (e.expiresAt >= now && (!newest || e.lastSeen > newest.lastSeen)) newest = e;
+      if (!newest) continue;
+      const { description, inputSchema } = newest.beat;
+      out.push({
+        name,
+        ...(description !== undefined ? { description } : {}),
+        ...(inputSchema !== undefined ? { inputSchema } : {}),
       });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
