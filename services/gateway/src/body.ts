@@ -44,7 +44,6 @@ export function readBody(
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
-      req.off('aborted', onAborted);
       req.off('close', onAborted);
       budget?.release(share);
     };
@@ -70,7 +69,7 @@ export function readBody(
       settle();
       reject(problems.badRequest(`request body could not be read: ${err.message}`));
     };
-    // 'close' before 'end': the connection went away (or was cut by a timeout) mid-body.
+    // 'close' before 'end': the client aborted, or the connection went away (or was cut by a timeout) mid-body.
     const onAborted = (): void => {
       settle();
       reject(problems.badRequest('request aborted by the client'));
@@ -78,7 +77,6 @@ export function readBody(
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
-    req.on('aborted', onAborted);
     req.on('close', onAborted);
   });
 }

@@ -196,7 +196,7 @@ describe('ResponseDeadlines', () => {
     const d = make();
     const res = new FakeResponse();
     track(d, res);
-    res.emit('close');
+    d.forget(res as unknown as ServerResponse);
     expect(d.size).toBe(0);
     now = 5000;
     d.sweep();

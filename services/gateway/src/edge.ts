@@ -106,16 +106,9 @@ export class ResponseDeadlines {
   private readonly expired = new Set<ServerResponse>();
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  private readonly forget: (this: ServerResponse) => void;
 
   constructor(private readonly options: ResponseDeadlineOptions) {
     this.now = options.now ?? Date.now;
-    const { deadlines, expired } = this;
-    // One listener function for all responses (no closure per request).
-    this.forget = function (this: ServerResponse) {
-      deadlines.delete(this);
-      expired.delete(this);
-    };
     const interval =
       options.intervalMs ?? Math.min(1000, Math.max(50, Math.floor(options.timeoutMs / 10)));
     if (interval > 0) {
@@ -129,9 +122,14 @@ export class ResponseDeadlines {
     return this.deadlines.size;
   }
 
+  /** Starts watching a response; its owner calls forget() on its 'close' (one listener per request, the owner's). */
   track(res: ServerResponse): void {
     this.deadlines.set(res, this.now() + this.options.timeoutMs);
-    res.on('close', this.forget);
+  }
+
+  forget(res: ServerResponse): void {
+    this.deadlines.delete(res);
+    this.expired.delete(res);
   }
 
   sweep(): void {

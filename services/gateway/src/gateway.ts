@@ -139,6 +139,22 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     isShuttingDown: () => shuttingDown,
   });
   const apiKeys = new ApiKeys(config.apiKeys);
+  // An answer that never comes (a stuck publish, a bug) must not hold the socket: 504, or cut.
+  const deadlines = new ResponseDeadlines({
+    timeoutMs: config.responseTimeoutMs,
+    onExpired: (response) => {
+      const res = response as ContextResponse;
+      logger.warn(
+        {
+          requestId: res.locals.requestId,
+          req: { method: res.req.method, url: res.req.url },
+          timeoutMs: config.responseTimeoutMs,
+        },
+        'response timeout: answered 504',
+      );
+      answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
+    },
+  });
   const pipeline = createPipeline({
     logger,
     apiKeys,
@@ -157,24 +173,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       onAnswerFailure: () => gm.answerFailures.inc(),
     }),
     onAnswerFailure: () => gm.answerFailures.inc(),
+    deadlines,
   });
 
-  // An answer that never comes (a stuck publish, a bug) must not hold the socket: 504, or cut.
-  const deadlines = new ResponseDeadlines({
-    timeoutMs: config.responseTimeoutMs,
-    onExpired: (response) => {
-      const res = response as ContextResponse;
-      logger.warn(
-        {
-          requestId: res.locals.requestId,
-          req: { method: res.req.method, url: res.req.url },
-          timeoutMs: config.responseTimeoutMs,
-        },
-        'response timeout: answered 504',
-      );
-      answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
-    },
-  });
   const refuse = (res: http.ServerResponse, problem: WarrenError): void => {
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -220,7 +221,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
           refuse(res, problems.badRequest(malformed));
           return;
         }
-        deadlines.track(res);
         pipeline.handle(req, res);
       },
     );

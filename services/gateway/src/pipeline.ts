@@ -35,6 +35,8 @@ export interface PipelineDeps {
   app: (req: IncomingMessage, res: ServerResponse) => void;
   /** Told when an answer could not be written and the connection was destroyed instead. */
   onAnswerFailure?: () => void;
+  /** Watches every response until it closes (the response deadline). */
+  deadlines?: { track(res: ServerResponse): void; forget(res: ServerResponse): void };
 }
 
 export interface Pipeline {
@@ -75,6 +77,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // One listener function for all requests (no closure per request).
   function onClose(this: ServerResponse): void {
     const res = this as ContextResponse;
+    deps.deadlines?.forget(res);
     const ctx = res.locals;
     const req = res.req;
     // 499 (nginx's "client closed request") when the client left before the answer.
@@ -146,6 +149,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       };
       res.locals = ctx;
       res.on('close', onClose);
+      deps.deadlines?.track(res);
       if (path === '/v1' || path.startsWith('/v1/')) {
         const search = typeof url?.query === 'string' ? url.query : null;
         handleV1(req, res, path, search).catch((err: unknown) =>
