@@ -1,4 +1,5 @@
 // Gateway ops port and graceful shutdown: /healthz, /readyz, in-flight calls finish, new ones are refused.
+import net from 'node:net';
 import { defineService, rawReply, runService, type RunningService } from '@warren/service-kit';
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import {
@@ -57,7 +58,7 @@ it('serves /healthz, /readyz and /metrics on the ops port', async () => {
   expect(text).toMatch(/process_cpu_seconds_total\{service="gateway"\}/);
 });
 
-it('on stop, lets in-flight calls finish and refuses new work', async () => {
+it('on stop, lets in-flight calls finish and answers new work 503 shutting-down', async () => {
   const inFlight = post(gw, `/v1/${name}?wait=true`, 'still answered', {
     contentType: 'text/plain',
   });
@@ -66,8 +67,27 @@ it('on stop, lets in-flight calls finish and refuses new work', async () => {
     5000,
     'the call pending at the gateway',
   );
+  // A request whose headers arrived before the stop and whose body arrives after it.
+  const late = net.connect(gw.port, '127.0.0.1');
+  let answer = '';
+  late.on('data', (d: Buffer) => (answer += d.toString()));
+  await new Promise<void>((resolve) => late.once('connect', () => resolve()));
+  late.write(
+    `POST /v1/${name} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`,
+  );
+  await waitUntil(
+    async () => (await metricValue(gw, 'gateway_inflight_body_bytes')) === 2,
+    5000,
+    'the late request reading its body',
+  );
   const stopped = gw.stop();
   await waitUntil(() => !gw.isReady(), 2000, 'not ready while draining');
+  late.write('{}');
+  await waitUntil(() => answer.includes('\r\n\r\n{'), 5000, 'the answer to the late request');
+  expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+  expect(answer).toMatch(/\r\nretry-after: 1\r\n/i);
+  expect(answer).toContain('"type":"urn:warren:error:shutting-down"');
+  late.destroy();
   const res = await inFlight;
   expect(res.status).toBe(200);
   expect(await res.text()).toBe('still answered');

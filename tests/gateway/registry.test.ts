@@ -4,6 +4,8 @@ import { defineService, runService } from '@warren/service-kit';
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import {
   RawAmqp,
+  expectProblem,
+  post,
   metricValue,
   sendHeartbeat,
   serviceEnv,
@@ -208,4 +210,31 @@ describe('service registry', () => {
       'queue deleted with its gateway',
     );
   });
+});
+
+it('after start, tries calls to services it has not heard from for the default grace (6 s), then answers 503', async () => {
+  const silent = uniqueName('gw-grace');
+  const amqp = await RawAmqp.open(await testAmqpUrl());
+  await amqp.ch.assertQueue(silent, { durable: false, autoDelete: false });
+  // GATEWAY_REGISTRY_GRACE_MS unset (empty = unset): the default applies.
+  const started = Date.now();
+  const g = await startTestGateway(await testAmqpUrl(), { GATEWAY_REGISTRY_GRACE_MS: '' });
+  try {
+    const call = () => post(g, `/v1/${silent}?wait=true&timeoutMs=100`, '{}');
+    // In the grace period the call is published and times out (nobody consumes the queue).
+    const first = await call();
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect((await expectProblem(first, 504)).type).toBe('urn:warren:error:reply-timeout');
+    // Afterwards the registry and the broker agree there is no consumer: 503 at once.
+    let last: Response | undefined;
+    await waitUntil(async () => (last = await call()).status === 503, 15_000, 'grace over');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(6000);
+    expect((await expectProblem(last as Response, 503)).type).toBe(
+      'urn:warren:error:no-live-instance',
+    );
+  } finally {
+    await g.stop();
+    await amqp.deleteQueues(silent);
+    await amqp.close();
+  }
 });
