@@ -109,13 +109,21 @@ describe('docker-compose.yml', () => {
     for (const file of bad) expect(validate(file)).toBe(false);
   });
 
-  it('runs rabbitmq, gateway, hello, echo, prometheus, grafana, and only Warren builds besides', () => {
+  it('runs rabbitmq, gateway, hello, echo, prometheus, grafana, jaeger, and only Warren builds besides', () => {
     const names = Object.keys(services);
     expect(names).toEqual(
-      expect.arrayContaining(['rabbitmq', 'gateway', 'hello', 'echo', 'prometheus', 'grafana']),
+      expect.arrayContaining([
+        'rabbitmq',
+        'gateway',
+        'hello',
+        'echo',
+        'prometheus',
+        'grafana',
+        'jaeger',
+      ]),
     );
     // Services added later (npm run new-service) are Warren builds like echo.
-    const infrastructure = ['rabbitmq', 'prometheus', 'grafana'];
+    const infrastructure = ['rabbitmq', 'prometheus', 'grafana', 'jaeger'];
     const others = names.filter((n) => !infrastructure.includes(n));
     expect(others.sort()).toEqual(warrenServices.map(([n]) => n).sort());
   });

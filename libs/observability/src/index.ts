@@ -23,3 +23,14 @@ export {
 } from './metrics';
 export { startOpsServer, type OpsServer, type OpsServerOptions } from './ops-server';
 export type { Registry } from 'prom-client';
+export {
+  tracingFromEnv,
+  withSpan,
+  messagingAttributes,
+  NO_TRACING,
+  TracingConfigError,
+  type Tracing,
+  type SpanHandle,
+  type SpanRole,
+  type TracingOptions,
+} from './tracing';

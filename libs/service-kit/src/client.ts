@@ -1,6 +1,7 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
 import { randomUUID } from 'node:crypto';
 import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
+import { messagingAttributes, withSpan, type Tracing } from '@warren/observability';
 import { requestHeaders } from '@warren/protocol';
 
 export interface CallOptions {
@@ -20,6 +21,8 @@ export interface ClientDeps {
   publisher: Publisher;
   rpc: () => Promise<RpcClient>;
   appId: string;
+  /** A PRODUCER span per send and call (when tracing is on). */
+  tracing: Tracing;
 }
 
 export function encodeBody(
@@ -41,29 +44,53 @@ export function createServiceClient(
   requestId: string,
   traceparent: string | undefined,
 ): ServiceClient {
-  const props = (contentType: string, type: string | undefined) => ({
-    messageId: randomUUID(),
+  const props = (
+    messageId: string,
+    contentType: string,
+    type: string | undefined,
+    tp: string | undefined,
+  ) => ({
+    messageId,
     contentType,
     type,
     appId: deps.appId,
     timestamp: Math.floor(Date.now() / 1000),
     persistent: true,
-    headers: requestHeaders(requestId, traceparent, Date.now()),
+    headers: requestHeaders(requestId, tp, Date.now()),
   });
+  // Each publish is a PRODUCER span (when tracing is on) whose context the message carries.
+  const traced = <T>(
+    service: string,
+    messageId: string,
+    work: (tp: string | undefined) => Promise<T>,
+  ) =>
+    withSpan(
+      deps.tracing,
+      `publish ${service}`,
+      'producer',
+      traceparent,
+      messagingAttributes('send', service, messageId),
+      work,
+    );
   return {
-    async send(service, body, options = {}) {
+    send(service, body, options = {}) {
       const { bytes, contentType } = encodeBody(body, options.contentType);
-      const p = props(contentType, options.type);
-      await deps.publisher.send(service, bytes, p);
-      return p.messageId;
+      const messageId = randomUUID();
+      return traced(service, messageId, async (tp) => {
+        await deps.publisher.send(service, bytes, props(messageId, contentType, options.type, tp));
+        return messageId;
+      });
     },
     async call(service, body, options = {}) {
       const { bytes, contentType } = encodeBody(body, options.contentType);
       const rpc = await deps.rpc();
-      return rpc.call(service, bytes, {
-        ...props(contentType, options.type),
-        timeoutMs: options.timeoutMs ?? 5000,
-      });
+      const messageId = randomUUID();
+      return traced(service, messageId, (tp) =>
+        rpc.call(service, bytes, {
+          ...props(messageId, contentType, options.type, tp),
+          timeoutMs: options.timeoutMs ?? 5000,
+        }),
+      );
     },
   };
 }

@@ -1,6 +1,12 @@
 // Environment -> typed, validated service config; parsed once at start, then passed down.
 import { z } from 'zod';
 import { parseServiceUsers } from '@warren/protocol';
+import {
+  TracingConfigError,
+  tracingFromEnv,
+  type Tracing,
+  type TracingOptions,
+} from '@warren/observability';
 import { ConfigError } from './errors';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -91,4 +97,15 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
     return `${key}: ${issue.message}${got !== undefined && !/KEY|PASSWORD|SECRET|URL/.test(key) ? ` (got "${got}")` : ''}`;
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}
+
+/** Tracing from the standard OTEL_* variables (off unless set); a bad value is one ConfigError line. Shared by every process. */
+export function startTracing(env: NodeJS.ProcessEnv, options: TracingOptions): Tracing {
+  try {
+    return tracingFromEnv(env, options);
+  } catch (err) {
+    if (err instanceof TracingConfigError)
+      throw new ConfigError(`invalid configuration: ${err.message}`);
+    throw err;
+  }
 }

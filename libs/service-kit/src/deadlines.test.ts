@@ -1,7 +1,7 @@
 // Unit: the shared deadline list (one timer for all in-flight messages) and the processor's time
 // limit and shutdown abort built on it. Fake timers: nothing here depends on real time.
 import pino from 'pino';
-import { consumerMetrics } from '@warren/observability';
+import { NO_TRACING, consumerMetrics } from '@warren/observability';
 import { Registry } from 'prom-client';
 import type { Delivery, Publisher } from '@warren/messaging';
 import { Deadlines } from './deadlines';
@@ -86,6 +86,8 @@ describe('Processor time limit', () => {
       def: defineService({ name: 'slow', handlerTimeoutMs: 1000, retryDelaysMs: [500], handler }),
       queue: 'slow',
       publisher,
+      userId: 'guest',
+      tracing: NO_TRACING,
       metrics: consumerMetrics(new Registry()),
       logger: pino({ level: 'silent' }),
       services: () => {

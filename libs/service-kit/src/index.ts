@@ -17,6 +17,7 @@ export {
   serviceEnvSchema,
   amqpUrlSchema,
   serviceUsersSchema,
+  startTracing,
   type ServiceConfig,
 } from './config';
 export { runService, main, type RunOptions, type RunningService } from './run';

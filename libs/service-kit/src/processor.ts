@@ -1,5 +1,12 @@
 // Per-message pipeline: decode, validate, run the handler, then reply / ack / retry / dead-letter.
-import type { Logger, ConsumerMetrics } from '@warren/observability';
+import {
+  messagingAttributes,
+  withSpan,
+  type ConsumerMetrics,
+  type Logger,
+  type SpanHandle,
+  type Tracing,
+} from '@warren/observability';
 import type {
   Delivery,
   MessagePropertyHeaders,
@@ -15,6 +22,7 @@ import {
   errorCode,
   isRetryable,
   problemJson,
+  REPLY_TO,
   replyHeaders,
   retryQueueName,
 } from '@warren/protocol';
@@ -29,6 +37,8 @@ export interface ProcessorDeps {
   publisher: Publisher;
   /** This process's broker user, stamped as AMQP `user-id` on replies (the broker checks it). */
   userId: string;
+  /** A CONSUMER span per message, a PRODUCER span per reply (when tracing is on). */
+  tracing: Tracing;
   metrics: ConsumerMetrics;
   logger: Logger;
   services: (requestId: string, traceparent: string | undefined) => ServiceClient;
@@ -40,6 +50,8 @@ type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
 export class Processor {
   private inFlight = 0;
   private idle: (() => void)[] = [];
+  /** Each traced message's span, as the traceparent its reply is parented to. */
+  private readonly spans = new WeakMap<Delivery, string | undefined>();
   /** One timer for every in-flight message's time limit (and the shutdown abort). */
   private readonly deadlines: Deadlines;
   private readonly maxAttempts: number;
@@ -124,6 +136,24 @@ export class Processor {
     if (publishedAt !== undefined && publishedAt <= start)
       this.queueWait.observe((start - publishedAt) / 1000);
 
+    // One branch when tracing is off: the message's traceparent passes through unchanged.
+    let span: SpanHandle | undefined;
+    if (this.deps.tracing.enabled) {
+      span = this.deps.tracing.start(
+        `process ${this.deps.queue}`,
+        'consumer',
+        traceparent,
+        messagingAttributes(
+          'process',
+          this.deps.queue,
+          properties.messageId,
+          properties.correlationId,
+        ),
+      );
+      span.set('messaging.rabbitmq.attempt', attempt);
+      this.spans.set(delivery, span.traceparent);
+    }
+
     // The time limit starts now; the handler's signal is only made if the handler reads it.
     const deadline = this.deadlines.add();
     const ctx = new MessageContext(
@@ -131,12 +161,12 @@ export class Processor {
       delivery,
       deadline,
       requestId,
-      traceparent,
+      span ? span.traceparent : traceparent,
       attempt,
       isCall,
     );
 
-    let outcome: Outcome;
+    let outcome: Outcome | undefined;
     try {
       let result: unknown;
       try {
@@ -149,7 +179,13 @@ export class Processor {
       delivery.ack();
       outcome = 'success';
     } catch (err) {
+      span?.fail(err);
       outcome = await this.fail(delivery, err, attempt, isCall, ctx.log);
+    } finally {
+      if (span) {
+        span.set('warren.outcome', outcome ?? 'unsettled');
+        span.end();
+      }
     }
     this.processing.observe((Date.now() - start) / 1000);
     this.messages[outcome].inc();
@@ -248,13 +284,21 @@ export class Processor {
     payload: { bytes: Buffer; contentType: string },
   ): Promise<void> {
     const { replyTo, correlationId } = delivery.properties;
-    return this.deps.publisher.send(String(replyTo), payload.bytes, {
+    const options: PublishOptions = {
       correlationId: correlationId as string | undefined,
       contentType: payload.contentType,
       headers: replyHeaders(status),
       userId: this.deps.userId,
       mandatory: false,
-    });
+    };
+    return withSpan(
+      this.deps.tracing,
+      'publish reply',
+      'producer',
+      this.spans.get(delivery),
+      messagingAttributes('send', REPLY_TO, undefined, correlationId),
+      () => this.deps.publisher.send(String(replyTo), payload.bytes, options),
+    );
   }
 }
 

@@ -25,6 +25,7 @@ import { Processor } from './processor';
 import { HeartbeatAnnouncer } from './heartbeat';
 import { createServiceClient } from './client';
 import { describeInput } from './describe';
+import { startTracing } from './config';
 
 export interface RunOptions {
   /** Defaults to process.env. */
@@ -52,8 +53,10 @@ export async function runService(
   def: ServiceDefinition,
   options: RunOptions = {},
 ): Promise<RunningService> {
-  const config = parseServiceConfig(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const config = parseServiceConfig(env);
   const instanceId = randomUUID();
+  const tracing = startTracing(env, { serviceName: def.name, instanceId, version: def.version });
   const logger = createLogger({
     service: def.name,
     level: config.logLevel,
@@ -96,10 +99,15 @@ export async function runService(
     queue: def.name,
     publisher,
     userId: broker.user,
+    tracing,
     metrics,
     logger,
     services: (requestId, traceparent) =>
-      createServiceClient({ publisher, rpc: getRpc, appId: def.name }, requestId, traceparent),
+      createServiceClient(
+        { publisher, rpc: getRpc, appId: def.name, tracing },
+        requestId,
+        traceparent,
+      ),
   });
   const consumer = await Consumer.create(broker, {
     queue: def.name,
@@ -154,6 +162,7 @@ export async function runService(
       await publisher.close();
       await broker.close();
       await ops.close();
+      await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
       logger.info({ drained }, 'stopped');
       return drained;
     })());

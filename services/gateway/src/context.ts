@@ -1,7 +1,7 @@
 // Per-request context (id, trace, route, start, base headers) and the one way answers are written.
 import type { ServerResponse } from 'node:http';
 import type { RouteLabel } from './metrics';
-import type { Logger } from '@warren/observability';
+import type { Logger, SpanHandle } from '@warren/observability';
 import type { WarrenError } from '@warren/protocol';
 import { sendProblem, toProblem } from './problems';
 
@@ -17,6 +17,8 @@ export interface RequestContext {
   keyId?: number;
   /** The client address (after trust-proxy), once something needed it. */
   ip?: string;
+  /** The HTTP server span (when tracing is on); `traceparent` is its context. */
+  span?: SpanHandle;
 }
 
 declare global {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { Broker, Publisher, QueueInspector, RpcClient } from '@warren/messaging';
 import { SenderPolicy, type WarrenError } from '@warren/protocol';
+import { startTracing } from '@warren/service-kit';
 import {
   createLogger,
   createRegistry,
@@ -52,8 +53,10 @@ export interface RunningGateway {
 }
 
 export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
-  const config = parseGatewayConfig(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const config = parseGatewayConfig(env);
   const instanceId = randomUUID();
+  const tracing = startTracing(env, { serviceName: 'gateway', instanceId });
   const logger = createLogger({
     service: 'gateway',
     level: config.logLevel,
@@ -137,6 +140,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     mayReply: (service) => registry.hasLive(service) || listener.inGrace || consumed(service),
     recorder,
     isShuttingDown: () => shuttingDown,
+    tracing,
   });
   const apiKeys = new ApiKeys(config.apiKeys);
   // An answer that never comes (a stuck publish, a bug) must not hold the socket: 504, or cut.
@@ -174,6 +178,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     }),
     onAnswerFailure: () => gm.answerFailures.inc(),
     deadlines,
+    tracing,
   });
 
   const refuse = (res: http.ServerResponse, problem: WarrenError): void => {
@@ -296,6 +301,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await publisher.close();
       await broker.close();
       await opsServer.close();
+      await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
       logger.info('stopped');
       logger.flush();
     })());

@@ -82,13 +82,16 @@ export function isValidTraceparent(value: string): boolean {
   return version !== '00' || m[5] === undefined;
 }
 
+/** The client's traceparent when valid (a later version's first four fields), else undefined. */
+export function clientTraceparent(header: string | string[] | undefined): string | undefined {
+  if (typeof header !== 'string' || header.length < 55 || !isValidTraceparent(header))
+    return undefined;
+  return header.length === 55 ? header : header.slice(0, 55);
+}
+
 /** The client's traceparent, propagated unchanged, or a new sampled trace started here. */
 export function traceparentFrom(header: string | string[] | undefined): string {
-  if (typeof header === 'string' && header.length === 55 && isValidTraceparent(header))
-    return header;
-  if (typeof header === 'string' && header.length > 55 && isValidTraceparent(header))
-    return header.slice(0, 55);
-  return newTraceparent();
+  return clientTraceparent(header) ?? newTraceparent();
 }
 
 /** Random bytes drawn in blocks: one getrandom call per 170 new traces, not one per request. */

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { parse as parseQuery } from 'node:querystring';
 import parseurl from 'parseurl';
 import proxyaddr from 'proxy-addr';
-import type { Logger } from '@warren/observability';
+import type { Logger, Tracing } from '@warren/observability';
 import type { ApiKeys } from './auth';
 import { presentedKey } from './auth';
 import {
@@ -13,7 +13,7 @@ import {
   type ContextResponse,
   type RequestContext,
 } from './context';
-import { requestIdFrom, traceparentFrom } from './input';
+import { clientTraceparent, requestIdFrom, traceparentFrom } from './input';
 import { routeLabel, type GatewayRecorder } from './metrics';
 import { problems } from './problems';
 import type { PublishHandler, Query } from './publish';
@@ -35,6 +35,8 @@ export interface PipelineDeps {
   app: (req: IncomingMessage, res: ServerResponse) => void;
   /** Told when an answer could not be written and the connection was destroyed instead. */
   onAnswerFailure?: () => void;
+  /** An HTTP server span per request (when tracing is on). */
+  tracing: Tracing;
   /** Watches every response until it closes (the response deadline). */
   deadlines?: { track(res: ServerResponse): void; forget(res: ServerResponse): void };
 }
@@ -53,7 +55,7 @@ const NO_QUERY: Query = Object.freeze({});
  * and behaviour are what the middleware stack did: context, log, keys, limit, route.
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const { logger, recorder, accessLog, apiKeys, publish, app } = deps;
+  const { logger, recorder, accessLog, apiKeys, publish, app, tracing } = deps;
   // The access line holds only fixed fields (no headers, bodies or keys), so it skips the
   // redaction pass the logger runs on every other line (a few % of the CPU per request).
   const access = logger.child({}, { redact: [] });
@@ -84,6 +86,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const status = res.writableFinished ? res.statusCode : 499;
     const ms = performance.now() - ctx.start;
     recorder.http(req.method ?? 'GET', ctx.route, status, ms / 1000);
+    if (ctx.span) {
+      ctx.span.set('http.response.status_code', status);
+      if (status >= 500) ctx.span.fail(new Error(`answered ${status}`));
+      ctx.span.end();
+    }
     if (!accessLog) return;
     const line = {
       requestId: ctx.requestId,
@@ -140,13 +147,29 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const requestId = requestIdFrom(req.headers['x-request-id']);
       const url = parseurl(req);
       const path = url?.pathname ?? '/';
+      const route = routeLabel(path);
       const ctx: RequestContext = {
         requestId,
-        traceparent: traceparentFrom(req.headers.traceparent),
-        route: routeLabel(path),
+        traceparent: '',
+        route,
         start: performance.now(),
         headers: [...security, 'x-request-id', requestId],
       };
+      if (tracing.enabled) {
+        // A root span when the client sent no (valid) traceparent, else its child.
+        const span = tracing.start(
+          `${req.method ?? 'GET'} ${route}`,
+          'server',
+          clientTraceparent(req.headers.traceparent),
+          {
+            'http.request.method': req.method ?? 'GET',
+            'http.route': route,
+            'url.path': path,
+          },
+        );
+        ctx.span = span;
+        ctx.traceparent = span.traceparent ?? traceparentFrom(undefined);
+      } else ctx.traceparent = traceparentFrom(req.headers.traceparent);
       res.locals = ctx;
       res.on('close', onClose);
       deps.deadlines?.track(res);

@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PublishOptions, RpcCallOptions, RpcReply } from '@warren/messaging';
+import { messagingAttributes, withSpan, type Tracing } from '@warren/observability';
 import {
   GATEWAY_APP_ID,
   WarrenError,
@@ -48,6 +49,8 @@ export interface PublishDeps {
   mayReply: (service: string) => boolean | Promise<boolean>;
   recorder: GatewayRecorder;
   isShuttingDown: () => boolean;
+  /** A PRODUCER span per publish or call (when tracing is on). */
+  tracing: Tracing;
 }
 
 export type Query = Record<string, unknown>;
@@ -85,6 +88,21 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       headers: requestHeaders(requestId, traceparent, now),
     };
     if (type !== undefined) options.type = type;
+    // With tracing on, the publish is a PRODUCER span and the message carries its context.
+    const traced = <T>(work: () => Promise<T>): Promise<T> =>
+      deps.tracing.enabled
+        ? withSpan(
+            deps.tracing,
+            `publish ${service}`,
+            'producer',
+            traceparent,
+            messagingAttributes('send', service, options.messageId),
+            (tp) => {
+              options.headers = requestHeaders(requestId, tp, now);
+              return work();
+            },
+          )
+        : work();
 
     if (!wait) {
       if (!publisher.isReady) {
@@ -92,7 +110,7 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
         throw problems.brokerUnavailable();
       }
       try {
-        await publisher.send(service, body, options);
+        await traced(() => publisher.send(service, body, options));
       } catch (err) {
         recorder.publish(service, publishOutcome(err));
         throw toProblem(err, { service, live: deps.registry.hasLive(service) });
@@ -116,7 +134,7 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
     let reply: RpcReply;
     try {
       (options as RpcCallOptions).timeoutMs = timeoutMs;
-      reply = await rpc.call(service, body, options as RpcCallOptions);
+      reply = await traced(() => rpc.call(service, body, options as RpcCallOptions));
     } catch (err) {
       const outcome = publishOutcome(err);
       const timedOut = codeOf(err) === 'RPC_TIMEOUT';
