@@ -1,7 +1,6 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
-import { randomUUID } from 'node:crypto';
 import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
-import { requestHeaders } from '@warren/protocol';
+import { callHeaders, newMessageId, requestHeaders } from '@warren/protocol';
 
 export interface CallOptions {
   contentType?: string;
@@ -41,19 +40,20 @@ export function createServiceClient(
   requestId: string,
   traceparent: string | undefined,
 ): ServiceClient {
-  const props = (contentType: string, type: string | undefined) => ({
-    messageId: randomUUID(),
+  // A fresh messageId per message; the request id travels in x-request-id.
+  const props = (contentType: string, type: string | undefined, call: boolean) => ({
+    messageId: newMessageId(),
     contentType,
     type,
     appId: deps.appId,
     timestamp: Math.floor(Date.now() / 1000),
     persistent: true,
-    headers: requestHeaders(requestId, traceparent, Date.now()),
+    headers: (call ? callHeaders : requestHeaders)(requestId, traceparent, Date.now()),
   });
   return {
     async send(service, body, options = {}) {
       const { bytes, contentType } = encodeBody(body, options.contentType);
-      const p = props(contentType, options.type);
+      const p = props(contentType, options.type, false);
       await deps.publisher.send(service, bytes, p);
       return p.messageId;
     },
@@ -61,7 +61,7 @@ export function createServiceClient(
       const { bytes, contentType } = encodeBody(body, options.contentType);
       const rpc = await deps.rpc();
       return rpc.call(service, bytes, {
-        ...props(contentType, options.type),
+        ...props(contentType, options.type, true),
         timeoutMs: options.timeoutMs ?? 5000,
       });
     },
