@@ -141,7 +141,7 @@ describe('retry copies', () => {
 });
 
 describe('redeliveries on a classic queue', () => {
-  it('a redelivered message is requeued with its count, not handled, and the original acked', async () => {
+  it('a redelivered message is requeued with its count (through the first retry delay), not handled, and the original acked', async () => {
     let runs = 0;
     const { processor, sent, settled, delivery } = setup(() => {
       runs++;
@@ -150,7 +150,7 @@ describe('redeliveries on a classic queue', () => {
     await flush();
     expect(runs).toBe(0);
     expect(sent).toHaveLength(1);
-    expect(sent[0]?.queue).toBe('orders');
+    expect(sent[0]?.queue).toBe('orders.retry.500.v2');
     expect(sent[0]?.options).toMatchObject({ messageId: 'm3', persistent: true });
     expect(sent[0]?.options.headers).toEqual({ 'x-attempt': 2, 'x-redeliveries': 1 });
     expect(settled).toEqual(['ack m3']);
@@ -193,6 +193,8 @@ describe('redeliveries on a classic queue', () => {
     );
     await flush();
     expect(sent).toHaveLength(1);
+    // Straight back to the queue: a copy dead-lettered from a retry queue would lose its TTL.
+    expect(sent[0]?.queue).toBe('orders');
     expect(sent[0]?.options).toMatchObject({
       messageId: 'c3',
       replyTo: call.replyTo,
@@ -210,7 +212,7 @@ describe('redeliveries on a classic queue', () => {
       () => {
         runs++;
       },
-      { failPublish: (q) => q === 'orders' },
+      { failPublish: (q) => q.includes('.retry.') },
     );
     processor.onMessage(delivery('m5', {}, true));
     await flush();

@@ -229,9 +229,13 @@ export class Processor {
 
   /**
    * Classic queues: a redelivered message is republished (confirmed) with its redelivery count and
-   * the original acked, so the count survives a crash loop's restarts. True when that was done
-   * (or the message was dropped because its TTL has run out); false to handle it as it is (the
-   * copy could not be published: the count then does not advance).
+   * the original acked, so the count survives a crash loop's restarts. The copy waits out the first
+   * retry delay in its retry queue (a pause between the runs of a crash loop, and time for the ack
+   * to reach the broker before the copy is handled: an ack lost with a crashing process would bring
+   * the original back too); a message with a TTL (a call) goes straight back to the queue with what
+   * is left of it, since a dead-lettered copy would lose its expiration. True when that was done
+   * (or the message was dropped because its TTL has run out); false to handle it as it is (the copy
+   * could not be published: the count then does not advance).
    */
   private async countRedelivery(
     delivery: Delivery,
@@ -242,18 +246,23 @@ export class Processor {
     const { properties } = delivery;
     const log = this.deps.logger;
     const options = copyProperties(delivery);
-    const left = ttlLeft(properties.expiration, publishedAt, Date.now());
+    const hasTtl =
+      properties.expiration !== undefined &&
+      properties.expiration !== null &&
+      properties.expiration !== '';
+    const left = hasTtl ? ttlLeft(properties.expiration, publishedAt, Date.now()) : undefined;
     if (left !== undefined && left <= 0) {
       // Past its TTL (a call whose caller gave up): dropped, as the broker would have done.
       log.info({ requestId, redeliveries }, 'redelivered message past its expiration; dropped');
       delivery.ack();
       return true;
     }
-    if (left !== undefined) options.expiration = String(left);
-    else if (properties.expiration !== undefined)
-      options.expiration = String(properties.expiration);
+    if (hasTtl) options.expiration = String(left ?? properties.expiration);
+    const target = hasTtl
+      ? this.deps.queue
+      : retryQueueName(this.deps.queue, this.delays[0] ?? 1000);
     try {
-      await this.deps.publisher.send(this.deps.queue, delivery.body, {
+      await this.deps.publisher.send(target, delivery.body, {
         ...options,
         headers: carriedHeaders(properties.headers, { [HEADERS.redeliveries]: redeliveries }),
       });
@@ -266,7 +275,7 @@ export class Processor {
     }
     delivery.ack();
     log.warn(
-      { requestId, redeliveries, maxRedeliveries: this.maxRedeliveries },
+      { requestId, redeliveries, maxRedeliveries: this.maxRedeliveries, queue: target },
       'message redelivered (did it crash or stall a consumer?); requeued with its redelivery count',
     );
     return true;
