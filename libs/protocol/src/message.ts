@@ -26,7 +26,7 @@ export function isCall(properties: MessageKindFields): boolean {
 /**
  * Whether the broker dead-lettered this message because its TTL ran out in `queue` (an `x-death`
  * entry with reason `expired` for that queue): a call whose caller gave up, or a message its
- * publisher wanted dropped. Expiry in a retry queue (`<queue>.retry.<ms>...`) does not count.
+ * publisher wanted dropped. Expiry in a retry queue (`<queue>.retry.<ms>.v2`) does not count.
  */
 export function expiredIn(
   headers: Readonly<Record<string, unknown>> | undefined,
