@@ -146,10 +146,10 @@ for (const n of ['bench-gw', 'bench-echo'])
     MOL_QUEUES.push(`MOL.${t}.${n}`);
 const ECHO_QUEUES = [
   'echo',
-  'echo.retry.1000',
-  'echo.retry.4000',
-  'echo.retry.16000',
-  'echo.retry.60000',
+  'echo.retry.1000.v2',
+  'echo.retry.4000.v2',
+  'echo.retry.16000.v2',
+  'echo.retry.60000.v2',
   'echo.dlq',
 ];
 const ALL_QUEUES = [

@@ -70,12 +70,49 @@ describe('dlq replay', () => {
       queue: f.dlq,
       target: f.service,
       replayed: 2,
+      skippedCalls: 0,
+      skippedExpired: 0,
       left: 3,
       interrupted: false,
       error: null,
     });
     expect(ids(await f.drain(f.service))).toEqual(seeded.slice(0, 2));
     expect(ids(await f.drain(f.dlq))).toEqual(seeded.slice(2));
+  });
+
+  it('never replays a call or a message that expired in the queue: they stay, and it says so', async () => {
+    const seededPlain = await f.seed(1);
+    // A copy of a call whose reply fields were removed (the x-call marker stays) ...
+    const calls = await f.seed(1, () => ({ 'x-call': 1 }));
+    // ... a message whose TTL ran out in the service's queue ...
+    const expired = await f.seed(1, () => ({
+      'x-death': [{ count: 1, reason: 'expired', queue: f.service, exchange: '' }],
+    }));
+    // ... and a call as a broker dead-letters it (reply-to kept).
+    f.ch.sendToQueue(f.dlq, Buffer.from('{}'), {
+      messageId: 'rpc-1',
+      replyTo: 'amq.rabbitmq.reply-to.g1h2AA5yZXQ',
+      correlationId: 'c-1',
+    });
+    await f.ch.waitForConfirms();
+
+    const r = await f.cli('replay', f.service, '--all');
+    expect(r).toMatchObject({
+      code: 0,
+      stdout:
+        `replayed 1 dead letter from ${f.dlq} to ${f.service}; skipped 2 calls and 1 expired ` +
+        `(never replayed: a call was answered or its caller gave up; an expired message was meant ` +
+        `to be dropped); 3 left in ${f.dlq}\n`,
+    });
+    expect(ids(await f.drain(f.service))).toEqual(seededPlain);
+
+    const one = await f.cli('replay', f.service, '--id', 'rpc-1');
+    expect(one).toMatchObject({
+      code: 1,
+      stderr: `dlq: dead letter "rpc-1" in ${f.dlq} was a call: not replayed (a call is answered or dropped, never replayed)\n`,
+    });
+    expect(await f.depth(f.service)).toBe(0);
+    expect(ids(await f.drain(f.dlq))).toEqual([...calls, ...expired, 'rpc-1']);
   });
 
   it('refuses to replay when the service queue does not exist', async () => {

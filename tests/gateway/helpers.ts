@@ -2,6 +2,7 @@
 import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import net from 'node:net';
 import { Writable } from 'node:stream';
+import { retryQueueName } from '@warren/protocol';
 import { DEFAULTS } from '@warren/service-kit';
 import { startGateway, type RunningGateway } from '../../services/gateway/src/gateway';
 
@@ -145,7 +146,7 @@ export class RawAmqp {
     await this.deleteQueues(
       name,
       `${name}.dlq`,
-      ...DEFAULTS.retryDelaysMs.map((d) => `${name}.retry.${d}`),
+      ...DEFAULTS.retryDelaysMs.map((d) => retryQueueName(name, d)),
     );
   }
 

@@ -50,7 +50,12 @@ describe('POST /v1/:service (async)', () => {
     const p = msg.properties;
     expect(msg.fields.exchange).toBe('');
     expect(msg.fields.routingKey).toBe(queue);
-    expect(p.messageId).toBe(body.requestId);
+    // messageId is unique per message; the request id travels in x-request-id.
+    expect(p.messageId).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    expect(p.messageId).not.toBe(body.requestId);
+    expect(p.headers?.['x-request-id']).toBe(body.requestId);
     expect(p.contentType).toBe('application/json');
     expect(p.appId).toBe('warren-gateway');
     expect(p.type).toBe('greet');
@@ -115,9 +120,18 @@ describe('POST /v1/:service (async)', () => {
     expect(res.status).toBe(202);
     expect(res.headers.get('x-request-id')).toBe('client-id-12345');
     let msg = await amqp.take(queue);
-    expect(msg.properties.messageId).toBe('client-id-12345');
+    expect(msg.properties.headers?.['x-request-id']).toBe('client-id-12345');
+    const firstMessageId = msg.properties.messageId;
+    expect(firstMessageId).not.toBe('client-id-12345');
     expect(msg.properties.headers?.traceparent).toBe(tp);
     expect(msg.properties.type).toBe('do.it');
+    // The same request id again (a client retry): a new message, so a new messageId.
+    res = await post(gw, `/v1/${queue}`, '{}', { headers: { 'x-request-id': 'client-id-12345' } });
+    expect(res.status).toBe(202);
+    msg = await amqp.take(queue);
+    expect(msg.properties.headers?.['x-request-id']).toBe('client-id-12345');
+    expect(typeof msg.properties.messageId).toBe('string');
+    expect(msg.properties.messageId).not.toBe(firstMessageId);
 
     res = await post(gw, `/v1/${queue}`, '{}', {
       headers: { 'x-request-id': 'bad id with spaces', traceparent: '00-zz-bad' },
@@ -126,7 +140,7 @@ describe('POST /v1/:service (async)', () => {
     const id = res.headers.get('x-request-id');
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     msg = await amqp.take(queue);
-    expect(msg.properties.messageId).toBe(id);
+    expect(msg.properties.headers?.['x-request-id']).toBe(id);
     expect(msg.properties.headers?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(msg.properties.headers?.traceparent).not.toContain('zz');
   });

@@ -112,9 +112,11 @@ describe('POST /v1/:service?wait=true', () => {
     expect(Object.keys(p.headers ?? {}).sort()).toEqual([
       'traceparent',
       'x-attempt',
+      'x-call',
       'x-published-at',
       'x-request-id',
     ]);
+    expect(p.headers?.['x-call']).toBe(1);
     // Reply like a plain pika RPC server would, with a status header and its user-id.
     amqp.ch.sendToQueue(String(p.replyTo), Buffer.from('created!'), {
       correlationId: p.correlationId,
@@ -126,7 +128,8 @@ describe('POST /v1/:service?wait=true', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('content-type')).toBe('text/x-custom');
     expect(await res.text()).toBe('created!');
-    expect(res.headers.get('x-request-id')).toBe(p.messageId);
+    expect(res.headers.get('x-request-id')).toBe(p.headers?.['x-request-id']);
+    expect(p.messageId).not.toBe(p.headers?.['x-request-id']);
   });
 
   it('maps a failed call (x-status 409 + problem body) to a 409 problem with requestId', async () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import YAML from 'yaml';
+import { retryQueueName } from '@warren/protocol';
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import { ROOT, eventually, startNode, stopAll, type Proc } from '../support/processes';
 
@@ -95,7 +96,7 @@ describe('npm run new-service (end to end)', () => {
     for (const q of [
       name,
       `${name}.dlq`,
-      ...[1000, 4000, 16000, 60000].map((d) => `${name}.retry.${d}`),
+      ...[1000, 4000, 16000, 60000].map((d) => retryQueueName(name, d)),
     ]) {
       await ch.deleteQueue(q).catch(() => undefined);
     }

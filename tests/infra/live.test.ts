@@ -361,7 +361,7 @@ describe('live stack and Prometheus', () => {
       (r) => sampleValue(r.find((s) => s.metric.queue === `${FLAKY}.dlq`) ?? { metric: {} }) > 0,
     );
     expect(labelSet(dlq, 'queue')).toEqual(
-      expect.arrayContaining([`${FLAKY}.dlq`, `${FLAKY}.retry.300`, 'echo.dlq']),
+      expect.arrayContaining([`${FLAKY}.dlq`, `${FLAKY}.retry.300.v2`, 'echo.dlq']),
     );
   });
 

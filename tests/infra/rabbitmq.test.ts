@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { declareServiceTopology } from '@warren/messaging';
-import { HEARTBEAT_EXCHANGE } from '@warren/protocol';
+import { HEARTBEAT_EXCHANGE, retryQueueName } from '@warren/protocol';
 import { REPO_ROOT } from './promql';
 
 const RABBITMQ_DIR = path.join(REPO_ROOT, 'infra/rabbitmq');
@@ -260,7 +260,7 @@ describe('definitions.json on a live broker', () => {
         });
         const { consumerTag } = await ch.consume('echo', () => undefined);
         await ch.cancel(consumerTag);
-        ch.sendToQueue('echo.retry.1000', Buffer.from('retry'));
+        ch.sendToQueue(retryQueueName('echo', 1000), Buffer.from('retry'));
         ch.sendToQueue('echo.dlq', Buffer.from('dead'));
         ch.publish(HEARTBEAT_EXCHANGE, '', Buffer.from('{}'));
         await ch.consume('amq.rabbitmq.reply-to', () => undefined, { noAck: true });

@@ -5,6 +5,7 @@
 // messages go back to the queue) and the process is gone well inside the grace period the manifests
 // set (DRAIN_TIMEOUT_MS + 5 s, checked in manifests.test.ts); while it drains, liveness stays 200 (so
 // the kubelet does not restart it mid-drain) and readiness is 503.
+import { retryQueueName } from '@warren/protocol';
 import { uniqueName } from '../support/broker';
 import { eventually, freePort, startNode } from '../support/processes';
 import { useTestBroker } from '../messaging/helpers';
@@ -23,7 +24,11 @@ const status = (port: number, path: string) =>
 
 test('SIGTERM with work longer than DRAIN_TIMEOUT_MS: live while draining, exits in time, nothing lost', async () => {
   const name = uniqueName('scaledown');
-  mq.cleanup(name, `${name}.dlq`, ...[1000, 4000, 16000, 60000].map((d) => `${name}.retry.${d}`));
+  mq.cleanup(
+    name,
+    `${name}.dlq`,
+    ...[1000, 4000, 16000, 60000].map((d) => retryQueueName(name, d)),
+  );
   const ops = await freePort();
   const proc = startNode('tests/fixtures/slow-service.js', {
     AMQP_URL: mq.url(),

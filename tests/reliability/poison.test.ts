@@ -68,7 +68,8 @@ it('sends poison messages to the DLQ after the configured attempts while good on
   const dead = await amqp().drain(`${name}.dlq`);
   const tGood = tally(acceptedGood, good());
 
-  const deadIds = dead.map((m) => String(m.properties.messageId));
+  // Dead letters keep the request's x-request-id (the id a client saw accepted).
+  const deadIds = dead.map((m) => String(m.properties.headers?.['x-request-id']));
   const deadSet = new Set(deadIds);
   const lostPoison = [...acceptedPoison].filter((id) => !deadSet.has(id));
   const attempts = dead.map((m) => Number(m.properties.headers?.['x-attempt']));

@@ -1,4 +1,5 @@
 // Process-level guarantees: a crash between the retry copy and the ack loses nothing; SIGTERM drains in-flight work.
+import { retryQueueName } from '@warren/protocol';
 import { uniqueName } from '../support/broker';
 import { eventually, startNode } from '../support/processes';
 import { useTestBroker } from '../messaging/helpers';
@@ -7,7 +8,7 @@ const mq = useTestBroker('crash.test');
 
 test('killed after the retry copy is confirmed but before the ack: the message exists twice, never zero times', async () => {
   const name = uniqueName('crash');
-  mq.cleanup(name, `${name}.dlq`, `${name}.retry.60000`);
+  mq.cleanup(name, `${name}.dlq`, retryQueueName(name, 60000));
   const proc = startNode('tests/fixtures/crash-after-republish.js', {
     AMQP_URL: mq.url(),
     SERVICE_NAME: name,
@@ -21,7 +22,7 @@ test('killed after the retry copy is confirmed but before the ack: the message e
   expect(await proc.exited).toBeNull(); // killed by a signal
   // The unacked original returns to the queue; the confirmed retry copy waits in the delay queue.
   await eventually(async () => (await mq.depth(name)) === 1, 10_000, 'original requeued');
-  expect(await mq.depth(`${name}.retry.60000`)).toBe(1);
+  expect(await mq.depth(retryQueueName(name, 60000))).toBe(1);
 });
 
 test('SIGTERM mid-load: in-flight messages finish and are acked, no new ones are taken, exit 0', async () => {

@@ -2,6 +2,7 @@
 import type { ChannelModel, GetMessage } from 'amqplib';
 import { z } from 'zod';
 import { Broker, Publisher, RpcClient } from '@warren/messaging';
+import { retryQueueName } from '@warren/protocol';
 import {
   defineService,
   PermanentError,
@@ -49,7 +50,7 @@ async function start(
   def: Parameters<typeof runService>[0],
   delays: number[],
 ): Promise<RunningService> {
-  cleanup.push(def.name, `${def.name}.dlq`, ...delays.map((d) => `${def.name}.retry.${d}`));
+  cleanup.push(def.name, `${def.name}.dlq`, ...delays.map((d) => retryQueueName(def.name, d)));
   const svc = await runService(def, { env: env(), handleSignals: false });
   running.push(svc);
   return svc;
@@ -193,7 +194,7 @@ test('invalid input is rejected without retries: a plain message goes to the DLQ
   expect(calls).toBe(2); // the handler never saw the invalid inputs
 });
 
-test('a failed call replies 500 problem+json at once and is dead-lettered, not retried', async () => {
+test('a failed call replies 500 problem+json at once; it is neither retried nor dead-lettered', async () => {
   const name = uniqueName('callfail');
   const delays = [100];
   const svc = await start(
@@ -213,11 +214,32 @@ test('a failed call replies 500 problem+json at once and is dead-lettered, not r
     status: 500,
     detail: 'the service failed to handle the message',
   });
-  await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 5000, 'dead letter');
-  const dead = await getAll(`${name}.dlq`);
-  expect(dead).toHaveLength(1);
-  expect(dead[0]?.properties.replyTo).toBeUndefined();
-  expect(dead[0]?.properties.headers?.['x-error-message']).toBe('boom: db password rejected');
+  // Outcomes are counted after the ack, and a DLQ copy would be confirmed before the ack.
+  await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 5000, 'call failed');
+  expect(await getAll(`${name}.dlq`)).toHaveLength(0);
+  expect(await counter(svc, 'retry')).toBe(0);
+
+  // A call that runs past its time limit: 504 at the deadline, and no DLQ entry either.
+  const slow = uniqueName('callslow');
+  const svc2 = await start(
+    defineService({
+      name: slow,
+      retryDelaysMs: delays,
+      handlerTimeoutMs: 100,
+      handler: (_body, ctx) =>
+        new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+        ),
+    }),
+    delays,
+  );
+  const late = await rpc.call(slow, Buffer.from('x'), { timeoutMs: 5000 });
+  expect(late.status).toBe(504);
+  expect(JSON.parse(late.body.toString())).toMatchObject({
+    type: 'urn:warren:error:handler-timeout',
+  });
+  await eventually(async () => (await counter(svc2, 'dead_letter')) === 1, 5000, 'call timed out');
+  expect(await getAll(`${slow}.dlq`)).toHaveLength(0);
 });
 
 test('a 5xx error marked public reaches the caller with its message and status', async () => {
@@ -265,7 +287,7 @@ test('a non-retryable error (an unroutable downstream send) is dead-lettered at 
   expect(dead?.properties.headers).toMatchObject({ 'x-error-code': 'UNROUTABLE', 'x-attempt': 1 });
 });
 
-test('quorum queues: retries and the DLQ work, and the queue always has a delivery limit and a dead-letter target', async () => {
+test('quorum queues: retries and the DLQ work; the queue has no dead-letter target and an out-of-reach delivery limit', async () => {
   const name = uniqueName('quorum');
   const delays = [100];
   let attempts = 0;
@@ -292,10 +314,7 @@ test('quorum queues: retries and the DLQ work, and the queue always has a delive
     durable: true,
     arguments: {
       'x-queue-type': 'quorum',
-      'x-delivery-limit': 20,
-      'x-dead-letter-exchange': '',
-      'x-dead-letter-routing-key': `${name}.dlq`,
-      'x-dead-letter-strategy': 'at-least-once',
+      'x-delivery-limit': 1_000_000,
       'x-overflow': 'reject-publish',
     },
   });

@@ -22,6 +22,14 @@ export interface PrivateBroker {
   stop(): Promise<void>;
 }
 
+export interface PrivateBrokerOptions {
+  /**
+   * Erlang terms for the node's advanced.config, e.g.
+   * `[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 1000}]}].` (settings rabbitmq.conf lacks).
+   */
+  advancedConfig?: string;
+}
+
 let seq = 0;
 
 /** Free ports next to a base picked from the PID, so parallel test files do not collide. */
@@ -30,7 +38,10 @@ function ports(): { amqp: number; dist: number; mgmt: number; prom: number } {
   return { amqp: base, dist: base + 1, mgmt: base + 2, prom: base + 3 };
 }
 
-export async function startPrivateBroker(label = 'warren-test'): Promise<PrivateBroker> {
+export async function startPrivateBroker(
+  label = 'warren-test',
+  options: PrivateBrokerOptions = {},
+): Promise<PrivateBroker> {
   if (!fs.existsSync(SERVER))
     throw new Error(`${SERVER} not found: install Debian's rabbitmq-server`);
   const p = ports();
@@ -48,7 +59,9 @@ export async function startPrivateBroker(label = 'warren-test'): Promise<Private
     `RABBITMQ_ENABLED_PLUGINS_FILE=${dataDir}/plugins`,
     // The machine's /etc/rabbitmq/rabbitmq.conf pins the listener to 5672; this node gets its own file.
     `RABBITMQ_CONFIG_FILE=${dataDir}/rabbitmq.conf`,
+    `RABBITMQ_ADVANCED_CONFIG_FILE=${dataDir}/advanced.config`,
   ].join(' ');
+  fs.writeFileSync(path.join(dataDir, 'advanced.config'), `${options.advancedConfig ?? '[].'}\n`);
   fs.writeFileSync(path.join(dataDir, 'plugins'), '[].\n');
   fs.writeFileSync(
     path.join(dataDir, 'rabbitmq.conf'),

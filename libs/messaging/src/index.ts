@@ -14,7 +14,12 @@ export {
 } from './rpc';
 export {
   declareServiceTopology,
+  resolveServiceTopology,
   mainQueueOptions,
+  legacyMainQueueArguments,
+  retryQueueOptions,
+  deadLetterQueueOptions,
+  QUORUM_DELIVERY_LIMIT,
   type QueueSpec,
   type QueueType,
 } from './topology';

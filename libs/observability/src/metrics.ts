@@ -13,6 +13,7 @@ export interface ConsumerMetrics {
   processing: Histogram<'queue'>;
   queueWait: Histogram<'queue'>;
   inFlight: Gauge;
+  overdueHandlers: Gauge;
 }
 
 /** Families every consumer service registers (the `service` label comes from the registry). */
@@ -41,6 +42,11 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
     inFlight: new Gauge({
       name: 'mq_consumer_in_flight',
       help: 'Messages being handled right now',
+      registers: [registry],
+    }),
+    overdueHandlers: new Gauge({
+      name: 'mq_consumer_overdue_handlers',
+      help: 'Handlers still running past their deadline; each keeps its message unacked (a prefetch slot) until it ends',
       registers: [registry],
     }),
   };

@@ -58,6 +58,12 @@ export const ERRORS = {
   REPLY_TIMEOUT: spec(504, 'Reply timeout', true, 'the service did not reply in time'),
   RESPONSE_TIMEOUT: spec(504, 'Response timeout', true, 'the gateway could not answer in time'),
   HANDLER_TIMEOUT: spec(504, 'Handler timeout', true, 'the service did not finish in time'),
+  REDELIVERY_LIMIT: spec(
+    500,
+    'Redelivery limit',
+    false,
+    'the message was delivered too many times without being settled',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

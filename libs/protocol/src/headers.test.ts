@@ -1,4 +1,4 @@
-import { HEADERS, replyHeaders, requestHeaders } from './headers';
+import { FAILURE_HEADERS, HEADERS, callHeaders, replyHeaders, requestHeaders } from './headers';
 
 test('the header builders use the names HEADERS defines', () => {
   const h = requestHeaders('r-1', '00-abc', 5);
@@ -8,4 +8,21 @@ test('the header builders use the names HEADERS defines', () => {
   expect(h[HEADERS.attempt]).toBe(1);
   expect(Object.keys(requestHeaders('r-1', undefined, 5))).not.toContain(HEADERS.traceparent);
   expect(Object.keys(replyHeaders(502))).toEqual([HEADERS.status]);
+});
+
+test('a call carries the same headers plus the call marker', () => {
+  expect(callHeaders('r-1', '00-abc', 5)).toEqual({
+    ...requestHeaders('r-1', '00-abc', 5),
+    [HEADERS.call]: 1,
+  });
+  expect(callHeaders('r-1', undefined, 5)).toEqual({
+    ...requestHeaders('r-1', undefined, 5),
+    [HEADERS.call]: 1,
+  });
+  expect(requestHeaders('r-1', undefined, 5)).not.toHaveProperty(HEADERS.call);
+});
+
+test('a replay drops the redelivery count with the other failure headers', () => {
+  expect(FAILURE_HEADERS).toContain(HEADERS.redeliveries);
+  expect(FAILURE_HEADERS).not.toContain(HEADERS.call);
 });

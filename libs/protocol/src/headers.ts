@@ -7,6 +7,17 @@ export const HEADERS = {
   traceparent: 'traceparent',
   /** 1 on first delivery, counted up by retries. */
   attempt: 'x-attempt',
+  /**
+   * Marks a call (the sender waits for a reply): set by Warren's callers next to `replyTo`, so a
+   * copy of a call stays recognisable even where its reply fields were removed. A message with
+   * `replyTo` is a call whether or not it has the marker (plain AMQP callers do not set it).
+   */
+  call: 'x-call',
+  /**
+   * Redeliveries so far of a message on a classic queue: the service-kit republishes a redelivered
+   * message with this counted up (quorum queues count in the broker's `x-delivery-count`).
+   */
+  redeliveries: 'x-redeliveries',
   /** Publish time in ms (the AMQP timestamp has only seconds). */
   publishedAt: 'x-published-at',
   /** A reply's HTTP status (absent = 200). */
@@ -27,6 +38,7 @@ export const HEADERS = {
  */
 export const FAILURE_HEADERS: readonly string[] = [
   'x-delivery-count',
+  HEADERS.redeliveries,
   HEADERS.errorMessage,
   HEADERS.errorCode,
   HEADERS.failedAt,
@@ -46,6 +58,8 @@ export interface RequestHeaders {
   'x-attempt': number;
   'x-published-at': number;
   traceparent?: string;
+  /** Calls only: 1. */
+  'x-call'?: number;
 }
 
 export function requestHeaders(
@@ -56,6 +70,23 @@ export function requestHeaders(
   return traceparent === undefined
     ? { 'x-request-id': requestId, 'x-attempt': 1, 'x-published-at': publishedAt }
     : { traceparent, 'x-request-id': requestId, 'x-attempt': 1, 'x-published-at': publishedAt };
+}
+
+/** The headers of a new call: a request's, plus the call marker. */
+export function callHeaders(
+  requestId: string,
+  traceparent: string | undefined,
+  publishedAt: number,
+): RequestHeaders {
+  return traceparent === undefined
+    ? { 'x-request-id': requestId, 'x-attempt': 1, 'x-published-at': publishedAt, 'x-call': 1 }
+    : {
+        traceparent,
+        'x-request-id': requestId,
+        'x-attempt': 1,
+        'x-published-at': publishedAt,
+        'x-call': 1,
+      };
 }
 
 /** The headers of a reply: its HTTP status. */

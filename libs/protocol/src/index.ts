@@ -9,6 +9,7 @@ export {
   REPLY_TO,
   GATEWAY_APP_ID,
   retryQueueName,
+  legacyRetryQueueName,
   deadLetterQueueName,
   registryQueueName,
 } from './names';
@@ -17,6 +18,7 @@ export {
   FAILURE_HEADERS,
   MAX_ERROR_MESSAGE,
   requestHeaders,
+  callHeaders,
   replyHeaders,
   type RequestHeaders,
 } from './headers';
@@ -57,3 +59,4 @@ export {
   type SenderPolicyOptions,
 } from './reply';
 export { newCorrelationId, CORRELATION_ID_BITS } from './correlation';
+export { newMessageId, isCall, expiredIn, type MessageKindFields } from './message';

@@ -6,7 +6,7 @@ export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 /**
  * Names that match the pattern but are not services: gateway routes (`/v1/services`,
  * `/v1/events/...`) and Warren's own components. Everything else Warren reserves contains a dot
- * and fails the pattern already: `amq.*`, `<queue>.dlq`, `<queue>.retry.<ms>`, `warren.*`.
+ * and fails the pattern already: `amq.*`, `<queue>.dlq`, `<queue>.retry.<ms>.v2`, `warren.*`.
  */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'services',
@@ -39,7 +39,16 @@ export const REPLY_TO = 'amq.rabbitmq.reply-to';
 /** `appId` of messages the gateway publishes. */
 export const GATEWAY_APP_ID = 'warren-gateway';
 
+/**
+ * The retry delay queue for `delayMs`: a quorum queue with that message TTL which dead-letters
+ * at-least-once back to `queue`. The `.v2` suffix exists because a queue's arguments cannot be
+ * changed: the earlier retry queues (`legacyRetryQueueName`, classic or at-most-once) keep their
+ * names and arguments, drain into `queue` by themselves, and can be deleted once empty.
+ */
 export const retryQueueName = (queue: string, delayMs: number): string =>
+  `${queue}.retry.${delayMs}.v2`;
+/** The name of a retry queue declared before at-least-once retry queues (see retryQueueName). */
+export const legacyRetryQueueName = (queue: string, delayMs: number): string =>
   `${queue}.retry.${delayMs}`;
 export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
 /** One exclusive, auto-delete heartbeat queue per gateway instance. */

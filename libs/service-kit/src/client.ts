@@ -1,8 +1,7 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
-import { randomUUID } from 'node:crypto';
 import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
 import { messagingAttributes, withSpan, type Tracing } from '@warren/observability';
-import { requestHeaders } from '@warren/protocol';
+import { callHeaders, newMessageId, requestHeaders } from '@warren/protocol';
 
 export interface CallOptions {
   contentType?: string;
@@ -44,11 +43,13 @@ export function createServiceClient(
   requestId: string,
   traceparent: string | undefined,
 ): ServiceClient {
+  // A fresh messageId per message; the request id travels in x-request-id.
   const props = (
     messageId: string,
     contentType: string,
     type: string | undefined,
     tp: string | undefined,
+    call: boolean,
   ) => ({
     messageId,
     contentType,
@@ -56,7 +57,7 @@ export function createServiceClient(
     appId: deps.appId,
     timestamp: Math.floor(Date.now() / 1000),
     persistent: true,
-    headers: requestHeaders(requestId, tp, Date.now()),
+    headers: (call ? callHeaders : requestHeaders)(requestId, tp, Date.now()),
   });
   // Each publish is a PRODUCER span (when tracing is on) whose context the message carries.
   const traced = <T>(
@@ -75,19 +76,23 @@ export function createServiceClient(
   return {
     send(service, body, options = {}) {
       const { bytes, contentType } = encodeBody(body, options.contentType);
-      const messageId = randomUUID();
+      const messageId = newMessageId();
       return traced(service, messageId, async (tp) => {
-        await deps.publisher.send(service, bytes, props(messageId, contentType, options.type, tp));
+        await deps.publisher.send(
+          service,
+          bytes,
+          props(messageId, contentType, options.type, tp, false),
+        );
         return messageId;
       });
     },
     async call(service, body, options = {}) {
       const { bytes, contentType } = encodeBody(body, options.contentType);
       const rpc = await deps.rpc();
-      const messageId = randomUUID();
+      const messageId = newMessageId();
       return traced(service, messageId, (tp) =>
         rpc.call(service, bytes, {
-          ...props(messageId, contentType, options.type, tp),
+          ...props(messageId, contentType, options.type, tp, true),
           timeoutMs: options.timeoutMs ?? 5000,
         }),
       );

@@ -68,3 +68,14 @@ test('defineService refuses bad names and bad retry settings', () => {
   );
   expect(defineService({ name: 'ok-1', handler }).name).toBe('ok-1');
 });
+
+test('MAX_REDELIVERIES: a count (0 allowed), overriding the definition; anything else is one clear line', () => {
+  expect(parseServiceConfig({ MAX_REDELIVERIES: '0' }).maxRedeliveries).toBe(0);
+  expect(parseServiceConfig({ MAX_REDELIVERIES: '12' }).maxRedeliveries).toBe(12);
+  expect(parseServiceConfig({}).maxRedeliveries).toBeUndefined();
+  expect(() => parseServiceConfig({ MAX_REDELIVERIES: '-1' })).toThrow(/MAX_REDELIVERIES/);
+  expect(() => parseServiceConfig({ MAX_REDELIVERIES: 'many' })).toThrow(/MAX_REDELIVERIES/);
+  expect(() =>
+    defineService({ name: 'svc', maxRedeliveries: 1.5, handler: () => undefined }),
+  ).toThrow('svc: maxRedeliveries must be an integer >= 0');
+});

@@ -45,6 +45,8 @@ export const serviceEnvSchema = z.object({
   METRICS_PORT: int(0, 65535).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PREFETCH: int(1, 65535).optional(),
+  /** Redeliveries before a message goes to the DLQ (overrides the definition's maxRedeliveries). */
+  MAX_REDELIVERIES: int(0, 1_000_000).optional(),
   ADVERTISE_HOST: z.string().min(1).default('127.0.0.1'),
   HEARTBEAT_INTERVAL_MS: int(200, 600_000).default(5000),
   DRAIN_TIMEOUT_MS: int(0, 3_600_000).default(25_000),
@@ -59,6 +61,7 @@ export interface ServiceConfig {
   metricsPort: number;
   logLevel: z.infer<typeof serviceEnvSchema>['LOG_LEVEL'];
   prefetch: number | undefined;
+  maxRedeliveries: number | undefined;
   advertiseHost: string;
   heartbeatIntervalMs: number;
   drainTimeoutMs: number;
@@ -76,6 +79,7 @@ export function parseServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     metricsPort: e.METRICS_PORT,
     logLevel: e.LOG_LEVEL,
     prefetch: e.PREFETCH,
+    maxRedeliveries: e.MAX_REDELIVERIES,
     advertiseHost: e.ADVERTISE_HOST,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,

@@ -106,23 +106,33 @@ describe('Processor time limit', () => {
     return { processor, sent, settled, delivery };
   }
 
-  it('fails a handler past its limit as a timeout (retry copy, then ack) and aborts its signal', async () => {
+  it('fails a handler past its limit as a timeout (retry copy) and aborts its signal; the ack waits for the handler to end', async () => {
     let signal: AbortSignal | undefined;
+    let finish: (() => void) | undefined;
     const { processor, sent, settled, delivery } = setup(
       (_b, ctx) =>
-        new Promise(() => {
+        new Promise<void>((resolve) => {
           signal = ctx.signal;
+          finish = resolve;
         }),
     );
     processor.onMessage(delivery('m1'));
     await jest.advanceTimersByTimeAsync(999);
     expect(settled).toEqual([]);
     await jest.advanceTimersByTimeAsync(1);
-    expect(sent).toEqual([{ queue: 'slow.retry.500', headers: { 'x-attempt': 2 } }]);
-    expect(settled).toEqual(['ack m1']);
+    expect(sent).toEqual([{ queue: 'slow.retry.500.v2', headers: { 'x-attempt': 2 } }]);
     expect(signal?.aborted).toBe(true);
     expect((signal?.reason as DOMException).name).toBe('TimeoutError');
+    // The handler ignores its signal: its message stays unacked (in flight) until it ends.
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(settled).toEqual([]);
+    expect(processor.inFlightCount).toBe(1);
+    expect(processor.overdueCount).toBe(1);
+    finish?.();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(settled).toEqual(['ack m1']);
     expect(processor.inFlightCount).toBe(0);
+    expect(processor.overdueCount).toBe(0);
   });
 
   it('a handler that finishes in time is acked and leaves no timer behind', async () => {
@@ -134,7 +144,7 @@ describe('Processor time limit', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  it('a drain timeout aborts in-flight handlers with the shutdown reason', async () => {
+  it('a drain timeout aborts in-flight handlers with the shutdown reason and acks (their copies are out)', async () => {
     let signal: AbortSignal | undefined;
     const { processor, settled, delivery } = setup(
       (_b, ctx) =>

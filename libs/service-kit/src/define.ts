@@ -40,7 +40,10 @@ export interface QueueOptions {
   /** 'plain' = non-durable, no arguments (pika-compatible); default 'durable'. */
   kind?: 'plain' | 'durable';
   queueType?: QueueType;
-  /** Quorum queues: redeliveries before the broker dead-letters (default 20). */
+  /**
+   * @deprecated Quorum queues declared by earlier Warren versions only: the `x-delivery-limit` they
+   * were declared with (default 20), so re-declaring them matches. Use `maxRedeliveries`.
+   */
   deliveryLimit?: number;
   maxLength?: number;
   overflow?: 'reject-publish' | 'drop-head';
@@ -56,6 +59,12 @@ interface BaseDefinition {
   prefetch?: number;
   /** Deliveries before a failing message goes to the DLQ. Default 5. */
   maxAttempts?: number;
+  /**
+   * Redeliveries (the broker handing a message out again because it was never settled: a crash,
+   * a lost connection) before it goes to the DLQ without running the handler again (a call is
+   * answered 500 `REDELIVERY_LIMIT`). The env MAX_REDELIVERIES overrides it. Default 5.
+   */
+  maxRedeliveries?: number;
   /** Backoff delays between attempts; attempt n waits retryDelaysMs[min(n-1, last)]. */
   retryDelaysMs?: readonly number[];
   /** Per-message time limit; the handler's signal fires at it. Default 30 s. */
@@ -80,6 +89,7 @@ export type ServiceDefinition =
 export const DEFAULTS = {
   prefetch: 50,
   maxAttempts: 5,
+  maxRedeliveries: 5,
   retryDelaysMs: [1000, 4000, 16000, 60000] as readonly number[],
   handlerTimeoutMs: 30_000,
 };
@@ -97,6 +107,12 @@ export function defineService(def: ServiceDefinition): ServiceDefinition {
     (!Number.isInteger(def.maxAttempts) || def.maxAttempts < 1)
   ) {
     throw new Error(`${def.name}: maxAttempts must be an integer >= 1`);
+  }
+  if (
+    def.maxRedeliveries !== undefined &&
+    (!Number.isInteger(def.maxRedeliveries) || def.maxRedeliveries < 0)
+  ) {
+    throw new Error(`${def.name}: maxRedeliveries must be an integer >= 0`);
   }
   if (def.retryDelaysMs?.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new Error(`${def.name}: retryDelaysMs must be positive integers`);

@@ -1,4 +1,4 @@
-// Per-message pipeline: decode, validate, run the handler, then reply / ack / retry / dead-letter.
+// Per-message pipeline: redelivery check, decode, validate, run the handler, then reply / ack / retry / dead-letter.
 import {
   messagingAttributes,
   withSpan,
@@ -12,6 +12,7 @@ import type {
   MessagePropertyHeaders,
   Publisher,
   PublishOptions,
+  QueueType,
 } from '@warren/messaging';
 import {
   HEADERS,
@@ -30,10 +31,15 @@ import { DEFAULTS, RawReply, type HandlerContext, type ServiceDefinition } from 
 import { HandlerTimeoutError, PermanentError, ValidationError } from './errors';
 import { encodeBody, type ServiceClient } from './client';
 import { Deadlines, type Deadline } from './deadlines';
+import { redeliveryAction, ttlLeft } from './redelivery';
 
 export interface ProcessorDeps {
   def: ServiceDefinition;
   queue: string;
+  /** The queue's type: how redeliveries are counted (default classic, as a 'plain' queue is). */
+  queueType?: QueueType;
+  /** Redeliveries before a message goes to the DLQ (env MAX_REDELIVERIES); else the definition's. */
+  maxRedeliveries?: number;
   publisher: Publisher;
   /** This process's broker user, stamped as AMQP `user-id` on replies (the broker checks it). */
   userId: string;
@@ -46,17 +52,29 @@ export interface ProcessorDeps {
 
 type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
 
-/** Tracks in-flight messages so shutdown can drain them. */
+/**
+ * Tracks in-flight messages so shutdown can drain them. A message stays in flight until it is
+ * acked, and a message whose handler ran past its deadline is acked only when the handler really
+ * ends (its retry/DLQ copy or its 504 reply goes out at the deadline): unacked, it keeps its
+ * prefetch slot, so running handlers never outnumber the prefetch, overdue ones included.
+ */
 export class Processor {
   private inFlight = 0;
   private idle: (() => void)[] = [];
   /** Each traced message's span, as the traceparent its reply is parented to. */
   private readonly spans = new WeakMap<Delivery, string | undefined>();
+  /** Handlers running past their deadline, and the acks waiting for them. */
+  private overdue = 0;
+  private readonly overdueWaits = new Set<() => void>();
+  /** Set when shutdown starts: no new message will arrive, so acks no longer wait for overdue handlers. */
+  private draining = false;
   /** One timer for every in-flight message's time limit (and the shutdown abort). */
   private readonly deadlines: Deadlines;
   private readonly maxAttempts: number;
   private readonly delays: readonly number[];
   private readonly timeoutMs: number;
+  private readonly queueType: QueueType;
+  private readonly maxRedeliveries: number;
   private readonly messages;
   private readonly processing;
   private readonly queueWait;
@@ -65,6 +83,9 @@ export class Processor {
     this.maxAttempts = deps.def.maxAttempts ?? DEFAULTS.maxAttempts;
     this.delays = deps.def.retryDelaysMs ?? DEFAULTS.retryDelaysMs;
     this.timeoutMs = deps.def.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs;
+    this.queueType = deps.queueType ?? 'classic';
+    this.maxRedeliveries =
+      deps.maxRedeliveries ?? deps.def.maxRedeliveries ?? DEFAULTS.maxRedeliveries;
     const timeoutMs = this.timeoutMs;
     this.deadlines = new Deadlines(timeoutMs, () => ({
       reason: new HandlerTimeoutError(timeoutMs),
@@ -87,12 +108,18 @@ export class Processor {
     return this.inFlight;
   }
 
+  /** Handlers still running past their deadline (their messages not yet acked). */
+  get overdueCount(): number {
+    return this.overdue;
+  }
+
   /** Consumer callback: never throws, never leaves a message unsettled unless the channel died. */
   readonly onMessage = (delivery: Delivery): void => {
     this.inFlight++;
     this.deps.metrics.inFlight.set(this.inFlight);
     this.handle(delivery).then(this.settled, (err: unknown) => {
-      // Only reached when even the retry/DLQ publish failed: leave the message to the broker.
+      // Only reached when a dead-letter copy of an over-limit message failed, or on a bug: leave
+      // the message to the broker.
       this.deps.logger.error({ err }, 'message could not be settled; requeueing');
       delivery.nack(true);
       this.settled();
@@ -105,8 +132,14 @@ export class Processor {
     if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
   };
 
-  /** Resolves when no message is in flight, or after `timeoutMs` (then aborts handlers' signals). */
+  /**
+   * Resolves when no message is in flight, or after `timeoutMs` (then aborts handlers' signals).
+   * Call it once consuming has stopped: from then on, the acks of overdue handlers no longer wait
+   * (their copies are out, and no new message can take the freed slots).
+   */
   async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    for (const release of [...this.overdueWaits]) release();
     if (this.inFlight === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
@@ -133,6 +166,31 @@ export class Processor {
 
     const publishedAt = publishedAtMs(headers, properties.timestamp);
     const start = Date.now();
+
+    const check = redeliveryAction(
+      this.queueType,
+      delivery.redelivered,
+      headers,
+      this.maxRedeliveries,
+    );
+    if (
+      check.kind === 'count' &&
+      (await this.countRedelivery(delivery, check.redeliveries, publishedAt, requestId))
+    )
+      return;
+    if (check.kind === 'limit') {
+      const outcome = await this.overLimit(
+        delivery,
+        check.redeliveries,
+        attempt,
+        isCall,
+        requestId,
+      );
+      delivery.ack();
+      this.messages[outcome].inc();
+      return;
+    }
+
     if (publishedAt !== undefined && publishedAt <= start)
       this.queueWait.observe((start - publishedAt) / 1000);
 
@@ -166,29 +224,143 @@ export class Processor {
       isCall,
     );
 
+    let run: HandlerRun | undefined;
+    /** Undefined when the message could not be settled (its retry/DLQ copy was not confirmed). */
     let outcome: Outcome | undefined;
     try {
       let result: unknown;
       try {
         const input = this.decode(delivery);
-        result = await withDeadline(this.invoke(input, ctx), deadline);
+        run = new HandlerRun(this.invoke(input, ctx), deadline);
+        result = await run.result;
       } finally {
         this.deadlines.remove(deadline);
       }
       if (isCall) await this.reply(delivery, 200, encodeResult(result));
-      delivery.ack();
       outcome = 'success';
     } catch (err) {
       span?.fail(err);
-      outcome = await this.fail(delivery, err, attempt, isCall, ctx.log);
-    } finally {
-      if (span) {
-        span.set('warren.outcome', outcome ?? 'unsettled');
-        span.end();
+      try {
+        outcome = await this.fail(delivery, err, attempt, isCall, ctx.log);
+      } catch (publishErr) {
+        // The retry/DLQ copy could not be published: the broker keeps the message.
+        ctx.log.error({ err: publishErr }, 'message could not be settled; requeueing');
       }
     }
+    // A handler still running past its deadline keeps its message (and prefetch slot) until it ends.
+    if (run && !run.ended) await this.waitForOverdue(run, ctx.log, start);
+    if (span) {
+      span.set('warren.outcome', outcome ?? 'unsettled');
+      span.end();
+    }
+    if (outcome === undefined) {
+      delivery.nack(true);
+      return;
+    }
+    delivery.ack();
     this.processing.observe((Date.now() - start) / 1000);
     this.messages[outcome].inc();
+  }
+
+  /**
+   * Classic queues: a redelivered message is republished (confirmed) with its redelivery count and
+   * the original acked, so the count survives a crash loop's restarts. The copy waits out the first
+   * retry delay in its retry queue (a pause between the runs of a crash loop, and time for the ack
+   * to reach the broker before the copy is handled: an ack lost with a crashing process would bring
+   * the original back too); a message with a TTL (a call) goes straight back to the queue with what
+   * is left of it, since a dead-lettered copy would lose its expiration. True when that was done
+   * (or the message was dropped because its TTL has run out); false to handle it as it is (the copy
+   * could not be published: the count then does not advance).
+   */
+  private async countRedelivery(
+    delivery: Delivery,
+    redeliveries: number,
+    publishedAt: number | undefined,
+    requestId: string,
+  ): Promise<boolean> {
+    const { properties } = delivery;
+    const log = this.deps.logger;
+    const options = copyProperties(delivery);
+    const hasTtl =
+      properties.expiration !== undefined &&
+      properties.expiration !== null &&
+      properties.expiration !== '';
+    const left = hasTtl ? ttlLeft(properties.expiration, publishedAt, Date.now()) : undefined;
+    if (left !== undefined && left <= 0) {
+      // Past its TTL (a call whose caller gave up): dropped, as the broker would have done.
+      log.info({ requestId, redeliveries }, 'redelivered message past its expiration; dropped');
+      delivery.ack();
+      return true;
+    }
+    if (hasTtl) options.expiration = String(left ?? properties.expiration);
+    const target = hasTtl
+      ? this.deps.queue
+      : retryQueueName(this.deps.queue, this.delays[0] ?? 1000);
+    try {
+      await this.deps.publisher.send(target, delivery.body, {
+        ...options,
+        headers: carriedHeaders(properties.headers, { [HEADERS.redeliveries]: redeliveries }),
+      });
+    } catch (err) {
+      log.warn(
+        { err, requestId, redeliveries },
+        'could not requeue a redelivered message with its count; handling it as it is',
+      );
+      return false;
+    }
+    delivery.ack();
+    log.warn(
+      { requestId, redeliveries, maxRedeliveries: this.maxRedeliveries, queue: target },
+      'message redelivered (did it crash or stall a consumer?); requeued with its redelivery count',
+    );
+    return true;
+  }
+
+  /** Redelivered more than maxRedeliveries times: a message goes to the DLQ, a call is answered 500. */
+  private async overLimit(
+    delivery: Delivery,
+    redeliveries: number,
+    attempt: number,
+    isCall: boolean,
+    requestId: string,
+  ): Promise<Outcome> {
+    const err = new WarrenError(
+      'REDELIVERY_LIMIT',
+      `redelivered ${redeliveries} times without being settled (maxRedeliveries ${this.maxRedeliveries}): ` +
+        'it may crash or stall the consumer',
+    );
+    this.deps.logger.error(
+      { requestId, redeliveries, maxRedeliveries: this.maxRedeliveries },
+      isCall
+        ? 'call redelivered too often; answered, not handled again'
+        : 'message redelivered too often; dead-lettered, not handled again',
+    );
+    if (isCall) await this.reply(delivery, err.status, failureBody(err)).catch(() => undefined);
+    else await this.deadLetter(delivery, err, attempt, redeliveries);
+    return 'dead_letter';
+  }
+
+  /** Waits for an overdue handler to end (counted in mq_consumer_overdue_handlers), unless draining. */
+  private async waitForOverdue(run: HandlerRun, log: Logger, start: number): Promise<void> {
+    if (this.draining) return;
+    this.overdue++;
+    this.deps.metrics.overdueHandlers.set(this.overdue);
+    log.warn(
+      { timeoutMs: this.timeoutMs, overdueHandlers: this.overdue },
+      'handler still running past its deadline; its message stays unacked, holding a prefetch slot, until it ends',
+    );
+    let release: (() => void) | undefined;
+    await Promise.race([
+      run.whenEnded(),
+      new Promise<void>((resolve) => {
+        release = resolve;
+        this.overdueWaits.add(resolve);
+      }),
+    ]);
+    if (release) this.overdueWaits.delete(release);
+    this.overdue--;
+    this.deps.metrics.overdueHandlers.set(this.overdue);
+    log.info({ ms: Date.now() - start, ended: run.ended }, 'overdue handler released its message');
   }
 
   private decode(delivery: Delivery): unknown {
@@ -216,9 +388,10 @@ export class Processor {
   }
 
   /**
-   * Decides and performs what happens to a failed message; the copy is confirmed before the ack.
-   * Retries follow the error's `retryable` (protocol): a PermanentError or any non-retryable
-   * error (e.g. an unroutable downstream send) is not retried.
+   * Decides and performs what happens to a failed message; the caller acks once this resolves, so
+   * the copy is confirmed before the ack. Retries follow the error's `retryable` (protocol): a
+   * PermanentError or any non-retryable error (e.g. an unroutable downstream send) is not retried.
+   * A call is answered and never dead-lettered: its caller has its answer, or has given up.
    */
   private async fail(
     delivery: Delivery,
@@ -233,48 +406,55 @@ export class Processor {
       log.warn({ code: err.code, error: message }, 'message rejected');
       if (isCall) await this.reply(delivery, err.status, failureBody(err));
       else await this.deadLetter(delivery, err, attempt);
-      delivery.ack();
       return 'rejected';
     }
-    if (retryable && !isCall && attempt < this.maxAttempts) {
+    if (isCall) {
+      log.error({ err, attempts: attempt, retryable }, 'call failed; answered with its error');
+      const failure = callFailure(err, message);
+      await this.reply(delivery, failure.status, failureBody(failure)).catch(() => undefined);
+      return 'dead_letter';
+    }
+    if (retryable && attempt < this.maxAttempts) {
       const delay = this.delays[Math.min(attempt - 1, this.delays.length - 1)] ?? 1000;
       log.warn({ err, delayMs: delay }, 'handler failed; retrying');
       await this.deps.publisher.send(retryQueueName(this.deps.queue, delay), delivery.body, {
         ...copyProperties(delivery),
-        headers: { ...delivery.properties.headers, [HEADERS.attempt]: attempt + 1 },
+        // A new attempt: the redelivery count starts again, as a quorum queue's does.
+        headers: carriedHeaders(
+          delivery.properties.headers,
+          { [HEADERS.attempt]: attempt + 1 },
+          HEADERS.redeliveries,
+        ),
       });
-      delivery.ack();
       return 'retry';
     }
-    log.error(
-      { err, attempts: attempt, retryable },
-      isCall ? 'call failed; dead-lettered' : 'handler failed; dead-lettered',
-    );
-    if (isCall) {
-      const failure = callFailure(err, message);
-      await this.reply(delivery, failure.status, failureBody(failure)).catch(() => undefined);
-    }
+    log.error({ err, attempts: attempt, retryable }, 'handler failed; dead-lettered');
     await this.deadLetter(delivery, err, attempt);
-    delivery.ack();
     return 'dead_letter';
   }
 
-  private deadLetter(delivery: Delivery, err: unknown, attempt: number): Promise<void> {
+  private deadLetter(
+    delivery: Delivery,
+    err: unknown,
+    attempt: number,
+    redeliveries?: number,
+  ): Promise<void> {
     const { replyTo: _r, correlationId: _c, expiration: _e, ...props } = copyProperties(delivery);
+    const failure: Record<string, unknown> = {
+      [HEADERS.attempt]: attempt,
+      [HEADERS.errorMessage]: (err instanceof Error ? err.message : String(err)).slice(
+        0,
+        MAX_ERROR_MESSAGE,
+      ),
+      [HEADERS.errorCode]: errorCode(err),
+      [HEADERS.originalQueue]: this.deps.queue,
+      [HEADERS.failedAt]: new Date().toISOString(),
+    };
+    if (redeliveries !== undefined) failure[HEADERS.redeliveries] = redeliveries;
     return this.deps.publisher.send(deadLetterQueueName(this.deps.queue), delivery.body, {
       ...props,
       persistent: true,
-      headers: {
-        ...delivery.properties.headers,
-        [HEADERS.attempt]: attempt,
-        [HEADERS.errorMessage]: (err instanceof Error ? err.message : String(err)).slice(
-          0,
-          MAX_ERROR_MESSAGE,
-        ),
-        [HEADERS.errorCode]: errorCode(err),
-        [HEADERS.originalQueue]: this.deps.queue,
-        [HEADERS.failedAt]: new Date().toISOString(),
-      },
+      headers: carriedHeaders(delivery.properties.headers, failure),
     });
   }
 
@@ -351,12 +531,59 @@ function publishedAtMs(headers: MessagePropertyHeaders, timestamp: unknown): num
   return undefined;
 }
 
-/** Settles with `work`, or rejects with the deadline's reason (a HandlerTimeoutError) if it passes first. */
-function withDeadline<T>(work: Promise<T>, deadline: Deadline): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    deadline.onExpire(reject);
-    work.then(resolve, reject);
-  });
+/**
+ * A message's headers for a copy of it: all of them but the broker's per-delivery count (and
+ * `drop`), with `extra` set on top.
+ */
+function carriedHeaders(
+  headers: MessagePropertyHeaders | undefined,
+  extra: Record<string, unknown>,
+  drop?: string,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (headers)
+    for (const key of Object.keys(headers))
+      if (key !== 'x-delivery-count' && key !== drop) out[key] = headers[key] as unknown;
+  return Object.assign(out, extra);
+}
+
+/**
+ * One handler run: `result` settles with the handler, or rejects with the deadline's reason (a
+ * HandlerTimeoutError) if it passes first; `ended` says whether the handler itself has settled.
+ */
+class HandlerRun {
+  ended = false;
+  readonly result: Promise<unknown>;
+  private onEnd: (() => void) | undefined;
+
+  constructor(work: Promise<unknown>, deadline: Deadline) {
+    this.result = new Promise<unknown>((resolve, reject) => {
+      deadline.onExpire(reject);
+      work.then(
+        (value) => {
+          this.end();
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.end();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Resolves once the handler has settled, however long after its deadline. */
+  whenEnded(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.onEnd = resolve));
+  }
+
+  private end(): void {
+    this.ended = true;
+    const onEnd = this.onEnd;
+    this.onEnd = undefined;
+    onEnd?.();
+  }
 }
 
 /**

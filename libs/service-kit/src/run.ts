@@ -7,6 +7,7 @@ import {
   Publisher,
   RpcClient,
   declareServiceTopology,
+  resolveServiceTopology,
   type QueueSpec,
 } from '@warren/messaging';
 import {
@@ -94,9 +95,18 @@ export async function runService(
     overflow: def.queue?.overflow,
     retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
   };
+  // A quorum queue declared by an earlier Warren keeps its arguments (they cannot change).
+  const topology = await resolveServiceTopology(broker.connection(), spec);
+  if (topology.legacyMainQueue)
+    logger.warn(
+      { queue: def.name },
+      'queue declared by an earlier Warren (it dead-letters to its .dlq): kept as it is, so expired calls still reach the DLQ; see docs/architecture.md#upgrading',
+    );
   const processor = new Processor({
     def,
     queue: def.name,
+    queueType: topology.kind === 'plain' ? 'classic' : (topology.queueType ?? 'classic'),
+    maxRedeliveries: config.maxRedeliveries,
     publisher,
     userId: broker.user,
     tracing,
@@ -113,7 +123,7 @@ export async function runService(
     queue: def.name,
     prefetch: config.prefetch ?? def.prefetch ?? DEFAULTS.prefetch,
     logger,
-    declare: (ch) => declareServiceTopology(ch, spec),
+    declare: (ch) => declareServiceTopology(ch, topology),
     onMessage: processor.onMessage,
   });
 

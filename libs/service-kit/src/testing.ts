@@ -34,7 +34,7 @@ export interface ServiceHarness {
   send(body: unknown, options?: { contentType?: string }): Promise<string>;
   /** Waits for the next message in the service's DLQ and takes it off the queue. */
   nextDeadLetter(timeoutMs?: number): Promise<DeadLetter>;
-  /** Messages in one of the service's queues ('' = the main queue, '.dlq', '.retry.1000', ...). */
+  /** Messages in one of the service's queues ('' = the main queue, '.dlq', '.retry.1000.v2', ...). */
   messageCount(suffix: string): Promise<number>;
   /** `mq_consumer_messages_total` of this service, by outcome. */
   outcomes(): Promise<Record<string, number>>;

@@ -6,6 +6,8 @@ import { messagingAttributes, withSpan, type Tracing } from '@warren/observabili
 import {
   GATEWAY_APP_ID,
   WarrenError,
+  callHeaders,
+  newMessageId,
   problemTitle,
   problemType,
   requestHeaders,
@@ -79,13 +81,14 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
     if (deps.isShuttingDown()) throw problems.shuttingDown();
 
     const now = Date.now();
+    // messageId: unique per message; the request id (client-chosen, not unique) is in x-request-id.
     const options: PublishOptions = {
-      messageId: requestId,
+      messageId: newMessageId(),
       contentType,
       timestamp: Math.floor(now / 1000),
       appId: GATEWAY_APP_ID,
       persistent: !wait,
-      headers: requestHeaders(requestId, traceparent, now),
+      headers: (wait ? callHeaders : requestHeaders)(requestId, traceparent, now),
     };
     if (type !== undefined) options.type = type;
     // With tracing on, the publish is a PRODUCER span and the message carries its context.

@@ -66,7 +66,7 @@ describe('wordcount service', () => {
     expect((after.rejected ?? 0) - (before.rejected ?? 0)).toBe(4);
     expect(after.retry ?? 0).toBe(0);
     // A failed call is answered, not queued: nothing in the retry queues or the DLQ.
-    expect(await h.messageCount('.retry.500')).toBe(0);
+    expect(await h.messageCount('.retry.500.v2')).toBe(0);
     expect(await h.messageCount('.dlq')).toBe(0);
   });
 

@@ -1,5 +1,6 @@
 // Plain amqplib access for the scenarios: queue depths, reading a DLQ, cleaning up.
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
+import { retryQueueName } from '@warren/protocol';
 import { DEFAULTS } from '@warren/service-kit';
 import { testAmqpUrl } from '../../support/broker';
 import { stopAll } from '../../support/processes';
@@ -49,7 +50,11 @@ export class Amqp {
     name: string,
     retryDelaysMs: readonly number[] = DEFAULTS.retryDelaysMs,
   ): Promise<void> {
-    await this.deleteQueues(name, `${name}.dlq`, ...retryDelaysMs.map((d) => `${name}.retry.${d}`));
+    await this.deleteQueues(
+      name,
+      `${name}.dlq`,
+      ...retryDelaysMs.map((d) => retryQueueName(name, d)),
+    );
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,7 @@ Commands:
   list <service>                     one line per dead letter: id, time, attempts, error
   show <service> [--id ID]           every header and the body
   replay <service> --all | --id ID   move dead letters back to the queue <service>
+                                     (never calls, nor messages that expired in the queue)
   purge <service> --yes              delete every dead letter of <service>
 
 Options:
@@ -143,8 +144,20 @@ async function open(url: string): Promise<ChannelModel> {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** What a replay left alone on purpose: calls and expired messages are never replayed. */
+function skippedText(r: ReplayResult): string {
+  const parts: string[] = [];
+  if (r.skippedCalls > 0) parts.push(plural(r.skippedCalls, 'call'));
+  if (r.skippedExpired > 0) parts.push(`${r.skippedExpired} expired`);
+  if (parts.length === 0) return '';
+  return (
+    `; skipped ${parts.join(' and ')} (never replayed: a call was answered or its caller ` +
+    'gave up; an expired message was meant to be dropped)'
+  );
+}
+
 function replaySummary(r: ReplayResult, id: string | undefined): { line: string; code: number } {
-  const moved = `replayed ${plural(r.replayed, 'dead letter')} from ${r.queue} to ${r.target}`;
+  const moved = `replayed ${plural(r.replayed, 'dead letter')} from ${r.queue} to ${r.target}${skippedText(r)}`;
   const left = r.depth - r.replayed;
   const rest = left > 0 ? `; ${left} left in ${r.queue}` : '';
   if (r.error) {
@@ -155,6 +168,13 @@ function replaySummary(r: ReplayResult, id: string | undefined): { line: string;
   }
   if (r.interrupted) return { line: `interrupted: ${moved}${rest} (nothing lost)`, code: 130 };
   if (id !== undefined && r.replayed === 0) {
+    if (r.skippedCalls + r.skippedExpired > 0) {
+      const what = r.skippedCalls > 0 ? 'was a call' : 'expired in the queue';
+      return {
+        line: `dead letter "${id}" in ${r.queue} ${what}: not replayed (a call is answered or dropped, never replayed)`,
+        code: 1,
+      };
+    }
     return { line: `no dead letter with messageId "${id}" in ${r.queue}`, code: 1 };
   }
   return { line: moved + rest, code: 0 };
@@ -198,6 +218,8 @@ async function execute(p: Parsed, conn: ChannelModel, io: CliIo): Promise<number
             queue: result.queue,
             target: result.target,
             replayed: result.replayed,
+            skippedCalls: result.skippedCalls,
+            skippedExpired: result.skippedExpired,
             left: result.depth - result.replayed,
             interrupted: result.interrupted,
             error: result.error?.message ?? null,

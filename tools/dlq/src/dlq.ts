@@ -7,6 +7,8 @@ import {
   SERVICE_NAME_RULE,
   WarrenError,
   deadLetterQueueName,
+  expiredIn,
+  isCall,
   serviceNameProblem,
 } from '@warren/protocol';
 
@@ -160,6 +162,20 @@ export function replayProperties(letter: DeadLetter, now = new Date()): PublishO
   return out;
 }
 
+/**
+ * Why a dead letter is never replayed: it is (or was) a call — `replyTo` set or the `x-call`
+ * marker; its caller has had its answer or given up, and a replayed call would run with nobody
+ * waiting — or it expired in the service's queue (its TTL ran out: the publisher wanted it
+ * dropped). Both reach a DLQ only through queues declared by earlier Warren versions (a quorum
+ * queue that dead-lettered expired messages, a processor that dead-lettered failed calls) or
+ * through other software.
+ */
+export function skipReason(letter: DeadLetter, service: string): 'call' | 'expired' | undefined {
+  if (isCall(letter.properties)) return 'call';
+  if (expiredIn(letter.headers, letter.originalQueue ?? service)) return 'expired';
+  return undefined;
+}
+
 export interface ReplayOptions {
   /** Replay only dead letters with this messageId; otherwise every one (up to `limit`). */
   id?: string;
@@ -180,6 +196,10 @@ export interface ReplayResult {
   replayed: number;
   /** Dead letters read but left in the DLQ (not matching --id, or after a failed publish). */
   kept: number;
+  /** Calls left in the DLQ instead of being replayed (see skipReason). */
+  skippedCalls: number;
+  /** Messages that expired in the service's queue, left in the DLQ (see skipReason). */
+  skippedExpired: number;
   /** Set when a publish failed (queue full, unroutable, broker gone): the run stopped there. */
   error?: Error;
   interrupted: boolean;
@@ -189,7 +209,8 @@ export interface ReplayResult {
  * Moves dead letters back to the service's queue. Each copy is published on a confirm channel
  * (mandatory, so a missing queue is an error) and the DLQ original is acked only after the broker
  * confirmed the copy. Interrupted anywhere, a message is in the DLQ, the service queue, or both
- * (a duplicate, which at-least-once handlers tolerate) — never in neither.
+ * (a duplicate, which at-least-once handlers tolerate) — never in neither. Calls and messages
+ * that expired in the queue are never replayed (skipReason): they stay in the DLQ, counted.
  */
 export async function replay(
   conn: ChannelModel,
@@ -212,6 +233,8 @@ export async function replay(
     depth,
     replayed: 0,
     kept: 0,
+    skippedCalls: 0,
+    skippedExpired: 0,
     interrupted: false,
   };
   let read = 0;
@@ -234,7 +257,12 @@ export async function replay(
           result.kept++;
           continue;
         }
-        batch.push({ msg, letter: toDeadLetter(msg, read) });
+        const letter = toDeadLetter(msg, read);
+        const skip = skipReason(letter, service);
+        if (skip === 'call') result.skippedCalls++;
+        if (skip === 'expired') result.skippedExpired++;
+        if (skip) continue;
+        batch.push({ msg, letter });
       }
       const now = new Date();
       const confirms = await Promise.allSettled(
