@@ -2,7 +2,8 @@
 const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }];
 const moduleNameMapper = {
   '^@warren/service-kit/testing$': '<rootDir>/libs/service-kit/src/testing.ts',
-  '^@warren/(protocol|messaging|observability|service-kit)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@warren/(protocol|messaging|observability|registry|dead-letters|service-kit)$':
+    '<rootDir>/libs/$1/src/index.ts',
 };
 const common = {
   rootDir: __dirname,

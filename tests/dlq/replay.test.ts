@@ -6,7 +6,7 @@ import { defineService } from '@warren/service-kit';
 import { fixture, ids, type Fixture } from './helpers';
 import { startServiceForTest } from '../support/service-harness';
 import { ROOT, eventually } from '../support/processes';
-import { replay } from '../../tools/dlq/src/dlq';
+import { replay } from '@warren/dead-letters';
 
 // Broker round trips, a tsc build and child processes on a loaded 2-core machine.
 jest.setTimeout(30_000);

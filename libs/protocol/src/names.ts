@@ -51,6 +51,6 @@ export const retryQueueName = (queue: string, delayMs: number): string =>
 export const legacyRetryQueueName = (queue: string, delayMs: number): string =>
   `${queue}.retry.${delayMs}`;
 export const deadLetterQueueName = (queue: string): string => `${queue}.dlq`;
-/** One exclusive, auto-delete heartbeat queue per gateway instance. */
-export const registryQueueName = (instanceId: string): string =>
-  `warren.gateway.registry.${instanceId}`;
+/** One exclusive, auto-delete heartbeat queue per gateway (or console) instance. */
+export const registryQueueName = (instanceId: string, prefix = 'warren.gateway.registry'): string =>
+  `${prefix}.${instanceId}`;

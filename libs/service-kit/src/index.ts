@@ -23,3 +23,4 @@ export {
 export { runService, main, type RunOptions, type RunningService } from './run';
 export type { ServiceClient, CallOptions } from './client';
 export type { Heartbeat } from './heartbeat';
+export { ApiKeys, apiKeysFromEnv, parseKeys, presentedKey } from './api-keys';

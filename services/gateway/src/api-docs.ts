@@ -1,14 +1,9 @@
 // OpenAPI 3.1 and AsyncAPI 3 documents of this gateway, generated from what the live services advertise in their heartbeats.
 import { ERRORS, HEADERS, PROBLEM_CONTENT_TYPE } from '@warren/protocol';
+import type { DescribedService } from '@warren/registry';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from './input';
 
-/** A live service as the registry knows it from its newest heartbeat. */
-export interface DescribedService {
-  name: string;
-  description?: string;
-  /** JSON Schema of its JSON input; absent = any bytes (a raw service). */
-  inputSchema?: Record<string, unknown>;
-}
+export type { DescribedService };
 
 export interface ApiDocOptions {
   /** Whether API keys are configured (the documents then declare the security schemes). */

@@ -8,11 +8,11 @@ import express, {
 import helmet from 'helmet';
 import type { Logger } from '@warren/observability';
 import { asyncApiDocument, openApiDocument } from './api-docs';
-import { presentedKey, type ApiKeys } from './auth';
+import { presentedKey, type ApiKeys } from '@warren/service-kit';
 import { answerError, type ContextResponse } from './context';
 import { largeBodyUnread, problems, sendProblem } from './problems';
 import type { PublishHandler, Query } from './publish';
-import type { ServiceRegistry } from './registry';
+import type { ServiceRegistry } from '@warren/registry';
 
 export interface AppDeps {
   logger: Logger;

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '@warren/service-kit';
-import { parseGatewayConfig, parseKeys, parseSize } from './config';
+import { parseKeys } from '@warren/service-kit';
+import { parseGatewayConfig, parseSize } from './config';
 
 describe('parseGatewayConfig', () => {
   it('has the documented defaults', () => {

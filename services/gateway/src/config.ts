@@ -1,7 +1,12 @@
 // Gateway configuration: environment -> typed config, parsed once at start (one-line ConfigError on bad input).
-import fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, amqpUrlSchema, parseEnv, serviceUsersSchema } from '@warren/service-kit';
+import {
+  ConfigError,
+  amqpUrlSchema,
+  apiKeysFromEnv,
+  parseEnv,
+  serviceUsersSchema,
+} from '@warren/service-kit';
 import { MAX_TIMEOUT_MS } from './input';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -117,42 +122,9 @@ export interface GatewayConfig {
   shutdownTimeoutMs: number;
 }
 
-const MIN_KEY_LENGTH = 16;
-
-/** Keys from a comma/newline separated text; `#` starts a comment line. */
-export function parseKeys(text: string): string[] {
-  return text
-    .split(/[,\n\r]+/)
-    .map((k) => k.trim())
-    .filter((k) => k.length > 0 && !k.startsWith('#'));
-}
-
 export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const e = parseEnv(gatewayEnvSchema, env);
-  const keys = new Set<string>();
-  if (e.GATEWAY_API_KEYS) for (const k of parseKeys(e.GATEWAY_API_KEYS)) keys.add(k);
-  if (e.GATEWAY_API_KEYS_FILE) {
-    let text: string;
-    try {
-      text = fs.readFileSync(e.GATEWAY_API_KEYS_FILE, 'utf8');
-    } catch (err) {
-      const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
-      throw new ConfigError(
-        `invalid configuration: GATEWAY_API_KEYS_FILE: cannot read ${e.GATEWAY_API_KEYS_FILE} (${reason})`,
-      );
-    }
-    const fromFile = parseKeys(text);
-    if (fromFile.length === 0)
-      throw new ConfigError(
-        `invalid configuration: GATEWAY_API_KEYS_FILE: ${e.GATEWAY_API_KEYS_FILE} holds no key`,
-      );
-    for (const k of fromFile) keys.add(k);
-  }
-  const short = [...keys].filter((k) => k.length < MIN_KEY_LENGTH || /\s/.test(k)).length;
-  if (short > 0)
-    throw new ConfigError(
-      `invalid configuration: GATEWAY_API_KEYS: ${short} key(s) shorter than ${MIN_KEY_LENGTH} characters or containing spaces`,
-    );
+  const keys = new Set(apiKeysFromEnv(e.GATEWAY_API_KEYS, e.GATEWAY_API_KEYS_FILE));
   // Fail closed where keys are mandatory: a missing or empty key source must not run the API open.
   if (e.GATEWAY_REQUIRE_API_KEYS && keys.size === 0)
     throw new ConfigError(

@@ -18,7 +18,7 @@ import {
   type Registry,
 } from '@warren/observability';
 import { createApp, securityHeaders } from './app';
-import { ApiKeys } from './auth';
+import { ApiKeys } from '@warren/service-kit';
 import { parseGatewayConfig, type GatewayConfig } from './config';
 import { answerProblem, type ContextResponse } from './context';
 import { ByteBudget, ConnectionGuard, ResponseDeadlines } from './edge';
@@ -26,9 +26,7 @@ import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './pr
 import { GatewayRecorder } from './metrics';
 import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
-import { ServiceRegistry } from './registry';
-import { RegistryListener } from './registry-listener';
-import { Throttle } from './throttle';
+import { RegistryListener, ServiceRegistry, Throttle } from '@warren/registry';
 
 export interface StartOptions {
   /** Defaults to process.env. */

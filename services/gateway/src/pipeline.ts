@@ -5,8 +5,8 @@ import { parse as parseQuery } from 'node:querystring';
 import parseurl from 'parseurl';
 import proxyaddr from 'proxy-addr';
 import type { Logger, Tracing } from '@warren/observability';
-import type { ApiKeys } from './auth';
-import { presentedKey } from './auth';
+import type { ApiKeys } from '@warren/service-kit';
+import { presentedKey } from '@warren/service-kit';
 import {
   answerError,
   applyBaseHeaders,

@@ -24,7 +24,7 @@ import {
 import type { ByteBudget } from './edge';
 import type { GatewayRecorder } from './metrics';
 import { PROBLEM_CONTENT_TYPE, problems, toProblem } from './problems';
-import type { ServiceRegistry } from './registry';
+import type { ServiceRegistry } from '@warren/registry';
 
 /** What the gateway needs from the messaging layer (one Publisher and one RpcClient per process). */
 export interface MessagePublisher {

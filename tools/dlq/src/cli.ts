@@ -3,7 +3,15 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { connect, type ChannelModel } from 'amqplib';
 import { parseAmqpUrls, safeUrl } from '@warren/messaging';
-import { DlqError, checkServiceName, openDlq, peek, purge, replay, type ReplayResult } from './dlq';
+import {
+  DlqError,
+  checkServiceName,
+  openDlq,
+  peek,
+  purge,
+  replay,
+  type ReplayResult,
+} from '@warren/dead-letters';
 import { details, peekJson, table } from './format';
 
 /** x-delivery-count from which list/show warn (RabbitMQ 4.0-4.2 quorum queues default to a limit of 20). */

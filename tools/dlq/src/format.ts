@@ -1,5 +1,5 @@
 // Rendering of dead letters: a summary table, a detailed view, and JSON.
-import type { DeadLetter, PeekResult } from './dlq';
+import type { DeadLetter, PeekResult } from '@warren/dead-letters';
 
 const MAX_BODY_SHOWN = 64 * 1024;
 

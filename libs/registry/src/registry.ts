@@ -1,8 +1,15 @@
 // Live service registry built from heartbeats: believed only from the service's broker user, bounded, instances expire after missed beats.
 import { parseHeartbeat, type Heartbeat, type SenderPolicy } from '@warren/protocol';
-import type { DescribedService } from './api-docs';
 
 export type HeartbeatMessage = Heartbeat;
+
+/** A live service as the registry knows it from its newest heartbeat. */
+export interface DescribedService {
+  name: string;
+  description?: string;
+  /** JSON Schema of its JSON input; absent = any bytes (a raw service). */
+  inputSchema?: Record<string, unknown>;
+}
 
 /** What became of one heartbeat: applied, or why it was dropped (the reasons are metric labels). */
 export type BeatVerdict =

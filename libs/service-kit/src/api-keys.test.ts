@@ -1,4 +1,4 @@
-import { ApiKeys, presentedKey } from './auth';
+import { ApiKeys, presentedKey } from './api-keys';
 
 describe('ApiKeys', () => {
   const keys = new ApiKeys(['first-key-0123456789', 'second-key-0123456789']);

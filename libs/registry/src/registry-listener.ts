@@ -12,6 +12,8 @@ export interface RegistryListenerOptions {
   logger: Logger;
   /** After each (re)connect, services the registry has not heard from yet are still tried for this long. */
   graceMs: number;
+  /** The queue's name prefix (default `warren.gateway.registry`; the console has its own). */
+  queuePrefix?: string;
   /** Expired instances are swept this often. Default 1000 ms. */
   sweepMs?: number;
   /** Told about every beat dropped, with the reason (metrics). */
@@ -31,7 +33,7 @@ export class RegistryListener implements Attachment {
   private channel: Awaited<ReturnType<ChannelModel['createChannel']>> | undefined;
 
   private constructor(private readonly options: RegistryListenerOptions) {
-    this.queue = registryQueueName(options.instanceId);
+    this.queue = registryQueueName(options.instanceId, options.queuePrefix);
   }
 
   static async start(options: RegistryListenerOptions): Promise<RegistryListener> {

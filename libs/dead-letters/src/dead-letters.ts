@@ -1,4 +1,4 @@
-// Dead-letter queue operations that never lose a message: read without acking, ack only after a confirm.
+// Dead-letter queue operations that never lose a message: read without acking, ack only after a confirm (the CLI and the console share them).
 import type { Channel, ChannelModel, GetMessage, MessageProperties } from 'amqplib';
 import { ConfirmedChannel, type PublishOptions } from '@warren/messaging';
 import {
