@@ -21,6 +21,7 @@ export {
 export {
   WarrenError,
   BrokerUnavailableError,
+  BrokerBusyError,
   PublishNackedError,
   PublishTimeoutError,
   UnroutableError,
