@@ -7,8 +7,9 @@ import { BrokerUnavailableError, ClosedError } from './errors';
 import { coalesceWrites } from './socket';
 
 /**
- * Something that lives on a connection: a publisher, a consumer, an RPC client. `attach` runs
- * on every (re)connect before the connection counts as up; `detach` runs when it is lost.
+ * Something that lives on a connection (in Warren: a ManagedChannel, the one implementation).
+ * `attach` runs on every (re)connect before the connection counts as up; `detach` runs when it is
+ * lost.
  */
 export interface Attachment {
   readonly name: string;
@@ -101,6 +102,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this._state === 'connected' && !this._blocked;
   }
 
+  /** The broker said `connection.blocked` (a memory or disk alarm) and not yet `unblocked`. */
+  get isBlocked(): boolean {
+    return this._blocked;
+  }
+
   /** The live connection, or a typed error saying why there is none. */
   connection(): ChannelModel {
     if (this._state === 'closed') throw new ClosedError('broker client closed');
@@ -108,10 +114,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.current;
   }
 
-  /** Registers an attachment; attaches it at once when connected, and again after each reconnect. */
+  /**
+   * Registers an attachment; attaches it at once when connected, and again after each reconnect.
+   * When that first attach fails it is not kept (a failing setup must not fail every reconnect).
+   */
   async add(attachment: Attachment): Promise<void> {
     this.attachments.add(attachment);
-    if (this.current) await attachment.attach(this.current);
+    if (!this.current) return;
+    try {
+      await attachment.attach(this.current);
+    } catch (err) {
+      this.attachments.delete(attachment);
+      throw err;
+    }
   }
 
   remove(attachment: Attachment): void {

@@ -22,6 +22,7 @@ export type PublishOptions = Omit<Options.Publish, 'mandatory'> & {
 export class ConfirmedChannel {
   private readonly returned = new Map<string, number>();
   private open = true;
+  private room = true;
 
   constructor(
     readonly channel: ConfirmChannel,
@@ -34,10 +35,21 @@ export class ConfirmedChannel {
     channel.on('close', () => {
       this.open = false;
     });
+    channel.on('drain', () => {
+      this.room = true;
+    });
   }
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /**
+   * False after amqplib's `publish()` returned false (its buffer for this channel reached its
+   * high-water mark), until the channel's `drain`. ManagedChannel hands over no message meanwhile.
+   */
+  get writable(): boolean {
+    return this.open && this.room;
   }
 
   publish(
@@ -80,7 +92,7 @@ export class ConfirmedChannel {
         }
       };
       try {
-        this.channel.publish(exchange, routingKey, body, props, onConfirm);
+        if (!this.channel.publish(exchange, routingKey, body, props, onConfirm)) this.room = false;
       } catch (err) {
         settled = true;
         clearTimeout(timer);

@@ -1,5 +1,15 @@
 // Public surface of @warren/messaging.
 export { Broker, type Attachment, type BrokerOptions, type BrokerState } from './broker';
+export {
+  ManagedChannel,
+  type ChannelHost,
+  type ChannelLink,
+  type ChannelSetup,
+  type ConsumeHandler,
+  type ManagedChannelEvents,
+  type ManagedChannelOptions,
+  type ManagedChannelState,
+} from './channel';
 export { ConfirmedChannel, type PublishOptions } from './confirm';
 export { Publisher, type PublisherOptions } from './publisher';
 export { Consumer, type ConsumerOptions, type Delivery } from './consumer';
