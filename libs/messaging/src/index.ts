@@ -13,7 +13,7 @@ export {
 export { ConfirmedChannel, type PublishOptions } from './confirm';
 export { Publisher, type PublisherOptions } from './publisher';
 export { Consumer, type ConsumerOptions, type Delivery } from './consumer';
-export { QueueInspector, type QueueState } from './inspector';
+export { QueueInspector, type QueueInspectorOptions, type QueueState } from './inspector';
 export {
   RpcClient,
   BadReplyError,

@@ -108,7 +108,7 @@ export async function runService(
     onMessage: processor.onMessage,
   });
 
-  const isReady = () => consumer.isConsuming && publisher.isReady;
+  const isReady = () => broker.isUsable && consumer.isConsuming && publisher.isReady;
   const ops = await startOpsServer({ port: config.metricsPort, registry, isReady, logger });
   const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
   const announcer = new HeartbeatAnnouncer({

@@ -121,7 +121,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     graceMs: config.registryGraceMs,
     onDropped: (reason) => gm.droppedBeats.labels(reason).inc(),
   });
-  const inspector = await QueueInspector.create(broker);
+  const inspector = await QueueInspector.create(broker, { logger });
   const consumed = consumerCheck(inspector, logger);
 
   let shuttingDown = false;
@@ -182,7 +182,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     sendProblem(res, problem, requestId);
   };
 
-  const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
+  const isReady = () =>
+    !shuttingDown && broker.isUsable && publisher.isReady && rpc.isReady && listener.isConsuming;
   let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
   let server: http.Server | undefined;
   try {
