@@ -1,5 +1,5 @@
 // Public surface of @warren/messaging.
-export { Broker, type Attachment, type BrokerOptions, type BrokerState } from './broker';
+export { Broker, type BrokerOptions, type BrokerState } from './broker';
 export {
   ManagedChannel,
   type ChannelHost,
@@ -40,4 +40,4 @@ export {
   toBrokerError,
 } from './errors';
 export { safeUrl } from './url';
-export type { ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';
+export type { Channel, ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';

@@ -112,8 +112,8 @@ export async function runService(
   const ops = await startOpsServer({ port: config.metricsPort, registry, isReady, logger });
   const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
   const announcer = new HeartbeatAnnouncer({
-    broker,
     publisher,
+    userId: broker.user,
     logger,
     beat: {
       service: def.name,
