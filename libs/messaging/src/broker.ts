@@ -23,6 +23,8 @@ export interface BrokerOptions {
   logger: Logger;
   /** Shown in the management UI's connection list. */
   connectionName: string;
+  /** What this connection is for ('publish', 'consume'): a `connection` field on its log lines. */
+  role?: string;
   /** Retries before the first connection succeeds; Infinity waits forever. Default 0 = fail fast. */
   initialRetries?: number;
   /** Called after each successful reconnect (not the first connect). */
@@ -56,9 +58,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private connectedOnce = false;
   private _state: BrokerState = 'connecting';
   private _blocked = false;
+  private readonly logger: Logger;
 
   private constructor(private readonly options: BrokerOptions) {
     super();
+    this.logger = options.role
+      ? options.logger.child({ connection: options.role })
+      : options.logger;
     this.nodes = parseAmqpUrls(options.url);
     if (this.nodes.length === 0) throw new BrokerUnavailableError('no AMQP URL given');
     // Start at a random node so many clients spread over a cluster.
@@ -143,7 +149,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   private async start(): Promise<void> {
-    const { logger, url } = this.options;
+    const { logger } = this;
+    const { url } = this.options;
     // amqplib re-reads this object on every attempt, so rotating its fields moves to another node.
     const model = await connect(this.target, {
       noDelay: true,
@@ -199,7 +206,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Runs inside amqplib's recovery before the connection is published: a failure here reconnects. */
   private async setup(conn: ChannelModel): Promise<void> {
     if (!coalesceWrites(conn))
-      this.options.logger.debug('amqplib internals not as expected: socket writes not coalesced');
+      this.logger.debug('amqplib internals not as expected: socket writes not coalesced');
     for (const a of this.attachments) await a.attach(conn);
   }
 
@@ -208,7 +215,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.current = conn;
     this._blocked = false;
     this._state = 'connected';
-    const { logger } = this.options;
+    const { logger } = this;
     if (this.connectedOnce) {
       logger.info({ url: safeUrl(this.options.url), node: this.node }, 'broker reconnected');
       this.options.onReconnect?.();
@@ -223,10 +230,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this._state === 'closed') return;
     this.current = undefined;
     this._state = 'disconnected';
-    this.options.logger.warn(
-      { err: { message: err.message } },
-      'broker connection lost; reconnecting',
-    );
+    this.logger.warn({ err: { message: err.message } }, 'broker connection lost; reconnecting');
     const reason = new BrokerUnavailableError(`connection lost: ${err.message}`, { cause: err });
     for (const a of this.attachments) a.detach(reason);
     this.emit('disconnected', err);

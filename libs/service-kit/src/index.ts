@@ -20,5 +20,7 @@ export {
   type ServiceConfig,
 } from './config';
 export { runService, main, type RunOptions, type RunningService } from './run';
+export { startRuntime, type ProcessRuntime, type RuntimeOptions } from './runtime';
+export { Lifecycle, DRAIN_GRACE_MS, type ProcessPart } from './lifecycle';
 export type { ServiceClient, CallOptions } from './client';
 export type { Heartbeat } from './heartbeat';

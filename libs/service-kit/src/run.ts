@@ -1,29 +1,21 @@
-// runService(): connect, declare, consume, serve metrics, announce, and drain on SIGTERM/SIGINT.
-import { randomUUID } from 'node:crypto';
+// runService(): a service on the process runtime — declare, consume, process, announce; drain on SIGTERM/SIGINT.
 import type { DestinationStream } from 'pino';
 import {
-  Broker,
   Consumer,
   Publisher,
   RpcClient,
   declareServiceTopology,
+  type Connections,
   type QueueSpec,
 } from '@warren/messaging';
-import {
-  consumerMetrics,
-  createLogger,
-  createRegistry,
-  messagingMetrics,
-  startOpsServer,
-  type Logger,
-  type Registry,
-} from '@warren/observability';
+import { consumerMetrics, type Logger, type Registry } from '@warren/observability';
 import { SenderPolicy } from '@warren/protocol';
 import { DEFAULTS, type ServiceDefinition } from './define';
 import { parseServiceConfig, type ServiceConfig } from './config';
 import { Processor } from './processor';
 import { HeartbeatAnnouncer } from './heartbeat';
 import { createServiceClient } from './client';
+import { startRuntime } from './runtime';
 
 export interface RunOptions {
   /** Defaults to process.env. */
@@ -41,146 +33,144 @@ export interface RunningService {
   readonly opsPort: number;
   readonly logger: Logger;
   readonly registry: Registry;
-  readonly broker: Broker;
+  /** The two broker connections: `publish` and `consume`. */
+  readonly connections: Connections;
   isReady(): boolean;
   /** Graceful stop: stop consuming, drain in-flight messages, close. Resolves true if drained in time. */
   stop(): Promise<boolean>;
 }
 
+/**
+ * Parts, in the order the runtime quiesces them (and closes them in reverse): the publisher
+ * (publish connection: replies, retry and DLQ copies, heartbeats), the RPC client (made on first
+ * use), the consumer (consume connection), the processor's drain, the heartbeat's goodbye.
+ */
 export async function runService(
   def: ServiceDefinition,
   options: RunOptions = {},
 ): Promise<RunningService> {
   const config = parseServiceConfig(options.env ?? process.env);
-  const instanceId = randomUUID();
-  const logger = createLogger({
-    service: def.name,
-    level: config.logLevel,
-    destination: options.logDestination,
-  });
-  const registry = createRegistry(def.name);
-  const metrics = consumerMetrics(registry);
-  const mq = messagingMetrics(registry);
-
-  const broker = await Broker.connect({
-    url: config.amqpUrl,
-    logger,
-    connectionName: `${def.name}:${instanceId}`,
-    initialRetries: config.connectRetries,
-    onReconnect: () => mq.reconnects.inc(),
-  });
-  const publisher = await Publisher.create(broker, { logger });
-  let rpc: Promise<RpcClient> | undefined;
-  const getRpc = () =>
-    (rpc ??= RpcClient.create(broker, {
-      logger,
-      onPendingChange: (n) => mq.rpcPending.set(n),
-      onLateReply: () => mq.rpcLateReplies.inc(),
-      onRejectedReply: (queue, reason) =>
-        logger.warn({ queue, reason }, 'refused a reply to a call of this service'),
-      senders: new SenderPolicy({ ownUser: broker.user, users: config.serviceUsers }),
-    }));
-
-  const spec: QueueSpec = {
+  const runtime = await startRuntime({
     name: def.name,
-    kind: def.queue?.kind ?? 'durable',
-    queueType: def.queue?.queueType ?? config.queueType,
-    deliveryLimit: def.queue?.deliveryLimit,
-    maxLength: def.queue?.maxLength,
-    overflow: def.queue?.overflow,
-    retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
-  };
-  const processor = new Processor({
-    def,
-    queue: def.name,
-    publisher,
-    userId: broker.user,
-    metrics,
-    logger,
-    services: (requestId, traceparent) =>
-      createServiceClient({ publisher, rpc: getRpc, appId: def.name }, requestId, traceparent),
+    amqpUrl: config.amqpUrl,
+    connectRetries: config.connectRetries,
+    metricsPort: config.metricsPort,
+    logLevel: config.logLevel,
+    logDestination: options.logDestination,
+    drainTimeoutMs: config.drainTimeoutMs,
   });
-  const consumer = await Consumer.create(broker, {
-    queue: def.name,
-    prefetch: config.prefetch ?? def.prefetch ?? DEFAULTS.prefetch,
-    logger,
-    declare: (ch) => declareServiceTopology(ch, spec),
-    onMessage: processor.onMessage,
-  });
+  const { logger, connections, mq, instanceId } = runtime;
+  try {
+    const metrics = consumerMetrics(runtime.metrics);
+    const publisher = await Publisher.create(connections.publish, { logger });
+    runtime.add({
+      name: 'publisher',
+      isReady: () => publisher.isReady,
+      close: () => publisher.close(),
+    });
+    let rpc: Promise<RpcClient> | undefined;
+    const getRpc = () =>
+      (rpc ??= RpcClient.create(connections.publish, {
+        logger,
+        onPendingChange: (n) => mq.rpcPending.set(n),
+        onLateReply: () => mq.rpcLateReplies.inc(),
+        onRejectedReply: (queue, reason) =>
+          logger.warn({ queue, reason }, 'refused a reply to a call of this service'),
+        senders: new SenderPolicy({ ownUser: connections.user, users: config.serviceUsers }),
+      }));
+    runtime.add({
+      name: 'rpc-client',
+      close: async () => {
+        if (rpc) await (await rpc).close();
+      },
+    });
 
-  const isReady = () => broker.isUsable && consumer.isConsuming && publisher.isReady;
-  const ops = await startOpsServer({ port: config.metricsPort, registry, isReady, logger });
-  const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
-  const announcer = new HeartbeatAnnouncer({
-    publisher,
-    userId: broker.user,
-    logger,
-    beat: {
-      service: def.name,
-      instanceId,
-      metricsUrl,
-      version: def.version ?? '0.0.0',
-      queue: def.name,
-      startedAt: new Date().toISOString(),
-      intervalMs: config.heartbeatIntervalMs,
-    },
-  });
-  await announcer.start();
-  logger.info({ queue: def.name, metricsUrl, instanceId }, 'service ready');
-
-  let stopping: Promise<boolean> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      logger.info(
-        { inFlight: processor.inFlightCount },
-        'stopping: no new messages, draining in-flight ones',
-      );
-      await announcer.stop();
-      await consumer.cancel();
-      const drained = await processor.drain(config.drainTimeoutMs);
-      if (!drained) {
-        logger.warn(
-          { inFlight: processor.inFlightCount },
-          'drain timeout; unfinished messages return to the queue',
-        );
-        await processor.drain(1000);
-      }
-      await consumer.close();
-      if (rpc) await (await rpc).close();
-      await publisher.close();
-      await broker.close();
-      await ops.close();
-      logger.info({ drained }, 'stopped');
-      return drained;
-    })());
-
-  if (options.handleSignals ?? true) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'signal received');
-      const exit = (code: number) => logger.flush(() => process.exit(code));
-      stop().then(
-        (drained) => exit(drained ? 0 : 1),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          exit(1);
-        },
-      );
+    const spec: QueueSpec = {
+      name: def.name,
+      kind: def.queue?.kind ?? 'durable',
+      queueType: def.queue?.queueType ?? config.queueType,
+      deliveryLimit: def.queue?.deliveryLimit,
+      maxLength: def.queue?.maxLength,
+      overflow: def.queue?.overflow,
+      retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
+    const processor = new Processor({
+      def,
+      queue: def.name,
+      publisher,
+      userId: connections.user,
+      metrics,
+      logger,
+      services: (requestId, traceparent) =>
+        createServiceClient({ publisher, rpc: getRpc, appId: def.name }, requestId, traceparent),
+    });
+    const consumer = await Consumer.create(connections.consume, {
+      queue: def.name,
+      prefetch: config.prefetch ?? def.prefetch ?? DEFAULTS.prefetch,
+      logger,
+      declare: (ch) => declareServiceTopology(ch, spec),
+      onMessage: processor.onMessage,
+    });
+    runtime.add({
+      name: 'consumer',
+      isReady: () => consumer.isConsuming,
+      // Stops new deliveries; the channel stays open so in-flight messages are still acked.
+      quiesce: () => consumer.cancel(),
+      close: () => consumer.close(),
+    });
+    runtime.add({
+      name: 'processor',
+      drain: async (timeoutMs) => {
+        logger.info({ inFlight: processor.inFlightCount }, 'draining in-flight messages');
+        const drained = await processor.drain(timeoutMs);
+        if (!drained) {
+          logger.warn(
+            { inFlight: processor.inFlightCount },
+            'drain timeout; unfinished messages return to the queue',
+          );
+          await processor.drain(1000);
+        }
+        return drained;
+      },
+    });
 
-  return {
-    name: def.name,
-    instanceId,
-    config,
-    opsPort: ops.port,
-    logger,
-    registry,
-    broker,
-    isReady,
-    stop,
-  };
+    const ops = await runtime.serveOps();
+    const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
+    const announcer = new HeartbeatAnnouncer({
+      publisher,
+      userId: connections.user,
+      logger,
+      beat: {
+        service: def.name,
+        instanceId,
+        metricsUrl,
+        version: def.version ?? '0.0.0',
+        queue: def.name,
+        startedAt: new Date().toISOString(),
+        intervalMs: config.heartbeatIntervalMs,
+      },
+    });
+    await announcer.start();
+    // Quiesced after the consumer's cancel: the last beat says this instance is leaving.
+    runtime.add({ name: 'heartbeat', quiesce: () => announcer.stop() });
+    logger.info({ queue: def.name, metricsUrl, instanceId }, 'service ready');
+
+    if (options.handleSignals ?? true) runtime.handleSignals();
+    return {
+      name: def.name,
+      instanceId,
+      config,
+      opsPort: ops.port,
+      logger,
+      registry: runtime.metrics,
+      connections,
+      isReady: runtime.isReady,
+      stop: runtime.stop,
+    };
+  } catch (err) {
+    await runtime.stop();
+    throw err;
+  }
 }
 
 /** Entry point for a service's main.ts: run it, or print one clear line and exit 1. */
