@@ -23,6 +23,8 @@ export class ConfirmedChannel {
   private readonly returned = new Map<string, number>();
   private open = true;
   private room = true;
+  /** Why the broker closed the channel (e.g. 404 for a missing exchange), for the failed publishes' errors. */
+  private closeReason: string | undefined;
 
   constructor(
     readonly channel: ConfirmChannel,
@@ -31,6 +33,9 @@ export class ConfirmedChannel {
     channel.on('return', (msg: Message) => {
       const key = returnKey(msg.fields.routingKey, msg.properties.messageId);
       this.returned.set(key, (this.returned.get(key) ?? 0) + 1);
+    });
+    channel.on('error', (err: Error) => {
+      this.closeReason = err.message;
     });
     channel.on('close', () => {
       this.open = false;
@@ -70,7 +75,11 @@ export class ConfirmedChannel {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new PublishTimeoutError(`no broker confirm within ${this.timeoutMs} ms`));
+        reject(
+          new PublishTimeoutError(
+            `no broker confirm within ${this.timeoutMs} ms; the outcome is unknown (the broker may still take it)`,
+          ),
+        );
       }, this.timeoutMs);
       const onConfirm = (err: unknown): void => {
         const wasReturned =
@@ -83,7 +92,10 @@ export class ConfirmedChannel {
           reject(
             message.includes('nack')
               ? new PublishNackedError(`broker refused the message for "${routingKey}"`)
-              : new BrokerUnavailableError(`publish not confirmed: ${message}`, { cause: err }),
+              : new BrokerUnavailableError(
+                  `publish not confirmed: ${this.closeReason ? `${message}: ${this.closeReason}` : message}`,
+                  { cause: err },
+                ),
           );
         } else if (wasReturned) {
           reject(new UnroutableError(routingKey));
