@@ -23,6 +23,11 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // The console's page runs in the browser, with uPlot loaded before it.
+    files: ['services/console/public/**/*.js'],
+    languageOptions: { globals: { ...globals.browser, uPlot: 'readonly' } },
+  },
+  {
     files: ['scripts/**', 'tests/**', '**/*.test.ts', '**/*.js', '**/*.mjs'],
     rules: { 'no-console': 'off' },
   },

@@ -1,6 +1,6 @@
 // Unit: which dead letters a replay leaves alone (calls, expired messages), on hand-made letters.
 import type { MessageProperties } from 'amqplib';
-import { replayProperties, skipReason, type DeadLetter } from './dlq';
+import { replayProperties, skipReason, type DeadLetter } from './dead-letters';
 
 function letter(
   props: Partial<MessageProperties>,

@@ -7,8 +7,9 @@ import { BrokerUnavailableError, ClosedError } from './errors';
 import { coalesceWrites } from './socket';
 
 /**
- * Something that lives on a connection: a publisher, a consumer, an RPC client. `attach` runs
- * on every (re)connect before the connection counts as up; `detach` runs when it is lost.
+ * Something that lives on a connection (in Warren: a ManagedChannel, the one implementation).
+ * `attach` runs on every (re)connect before the connection counts as up; `detach` runs when it is
+ * lost.
  */
 export interface Attachment {
   readonly name: string;
@@ -22,6 +23,8 @@ export interface BrokerOptions {
   logger: Logger;
   /** Shown in the management UI's connection list. */
   connectionName: string;
+  /** What this connection is for ('publish', 'consume'): a `connection` field on its log lines. */
+  role?: string;
   /** Retries before the first connection succeeds; Infinity waits forever. Default 0 = fail fast. */
   initialRetries?: number;
   /** Called after each successful reconnect (not the first connect). */
@@ -55,9 +58,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private connectedOnce = false;
   private _state: BrokerState = 'connecting';
   private _blocked = false;
+  private readonly logger: Logger;
 
   private constructor(private readonly options: BrokerOptions) {
     super();
+    this.logger = options.role
+      ? options.logger.child({ connection: options.role })
+      : options.logger;
     this.nodes = parseAmqpUrls(options.url);
     if (this.nodes.length === 0) throw new BrokerUnavailableError('no AMQP URL given');
     // Start at a random node so many clients spread over a cluster.
@@ -101,6 +108,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this._state === 'connected' && !this._blocked;
   }
 
+  /** The broker said `connection.blocked` (a memory or disk alarm) and not yet `unblocked`. */
+  get isBlocked(): boolean {
+    return this._blocked;
+  }
+
   /** The live connection, or a typed error saying why there is none. */
   connection(): ChannelModel {
     if (this._state === 'closed') throw new ClosedError('broker client closed');
@@ -108,10 +120,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.current;
   }
 
-  /** Registers an attachment; attaches it at once when connected, and again after each reconnect. */
+  /**
+   * Registers an attachment; attaches it at once when connected, and again after each reconnect.
+   * When that first attach fails it is not kept (a failing setup must not fail every reconnect).
+   */
   async add(attachment: Attachment): Promise<void> {
     this.attachments.add(attachment);
-    if (this.current) await attachment.attach(this.current);
+    if (!this.current) return;
+    try {
+      await attachment.attach(this.current);
+    } catch (err) {
+      this.attachments.delete(attachment);
+      throw err;
+    }
   }
 
   remove(attachment: Attachment): void {
@@ -128,7 +149,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   private async start(): Promise<void> {
-    const { logger, url } = this.options;
+    const { logger } = this;
+    const { url } = this.options;
     // amqplib re-reads this object on every attempt, so rotating its fields moves to another node.
     const model = await connect(this.target, {
       noDelay: true,
@@ -184,7 +206,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Runs inside amqplib's recovery before the connection is published: a failure here reconnects. */
   private async setup(conn: ChannelModel): Promise<void> {
     if (!coalesceWrites(conn))
-      this.options.logger.debug('amqplib internals not as expected: socket writes not coalesced');
+      this.logger.debug('amqplib internals not as expected: socket writes not coalesced');
     for (const a of this.attachments) await a.attach(conn);
   }
 
@@ -193,7 +215,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.current = conn;
     this._blocked = false;
     this._state = 'connected';
-    const { logger } = this.options;
+    const { logger } = this;
     if (this.connectedOnce) {
       logger.info({ url: safeUrl(this.options.url), node: this.node }, 'broker reconnected');
       this.options.onReconnect?.();
@@ -208,10 +230,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this._state === 'closed') return;
     this.current = undefined;
     this._state = 'disconnected';
-    this.options.logger.warn(
-      { err: { message: err.message } },
-      'broker connection lost; reconnecting',
-    );
+    this.logger.warn({ err: { message: err.message } }, 'broker connection lost; reconnecting');
     const reason = new BrokerUnavailableError(`connection lost: ${err.message}`, { cause: err });
     for (const a of this.attachments) a.detach(reason);
     this.emit('disconnected', err);

@@ -22,6 +22,9 @@ export type PublishOptions = Omit<Options.Publish, 'mandatory'> & {
 export class ConfirmedChannel {
   private readonly returned = new Map<string, number>();
   private open = true;
+  private room = true;
+  /** Why the broker closed the channel (e.g. 404 for a missing exchange), for the failed publishes' errors. */
+  private closeReason: string | undefined;
 
   constructor(
     readonly channel: ConfirmChannel,
@@ -31,13 +34,27 @@ export class ConfirmedChannel {
       const key = returnKey(msg.fields.routingKey, msg.properties.messageId);
       this.returned.set(key, (this.returned.get(key) ?? 0) + 1);
     });
+    channel.on('error', (err: Error) => {
+      this.closeReason = err.message;
+    });
     channel.on('close', () => {
       this.open = false;
+    });
+    channel.on('drain', () => {
+      this.room = true;
     });
   }
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /**
+   * False after amqplib's `publish()` returned false (its buffer for this channel reached its
+   * high-water mark), until the channel's `drain`. ManagedChannel hands over no message meanwhile.
+   */
+  get writable(): boolean {
+    return this.open && this.room;
   }
 
   publish(
@@ -58,7 +75,11 @@ export class ConfirmedChannel {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new PublishTimeoutError(`no broker confirm within ${this.timeoutMs} ms`));
+        reject(
+          new PublishTimeoutError(
+            `no broker confirm within ${this.timeoutMs} ms; the outcome is unknown (the broker may still take it)`,
+          ),
+        );
       }, this.timeoutMs);
       const onConfirm = (err: unknown): void => {
         const wasReturned =
@@ -71,7 +92,10 @@ export class ConfirmedChannel {
           reject(
             message.includes('nack')
               ? new PublishNackedError(`broker refused the message for "${routingKey}"`)
-              : new BrokerUnavailableError(`publish not confirmed: ${message}`, { cause: err }),
+              : new BrokerUnavailableError(
+                  `publish not confirmed: ${this.closeReason ? `${message}: ${this.closeReason}` : message}`,
+                  { cause: err },
+                ),
           );
         } else if (wasReturned) {
           reject(new UnroutableError(routingKey));
@@ -80,7 +104,7 @@ export class ConfirmedChannel {
         }
       };
       try {
-        this.channel.publish(exchange, routingKey, body, props, onConfirm);
+        if (!this.channel.publish(exchange, routingKey, body, props, onConfirm)) this.room = false;
       } catch (err) {
         settled = true;
         clearTimeout(timer);

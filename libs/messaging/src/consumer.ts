@@ -1,7 +1,8 @@
-// Consumer: a supervised channel that declares its topology, sets prefetch and consumes with manual ack.
-import type { Channel, ChannelModel, ConsumeMessage, MessageProperties } from 'amqplib';
+// Consumer: a ManagedChannel that declares its topology and sets prefetch on every open, and consumes with manual ack.
+import type { Channel, ConsumeMessage, MessageProperties } from 'amqplib';
 import type { Logger } from '@warren/observability';
-import type { Attachment, Broker } from './broker';
+import type { Broker } from './broker';
+import { ManagedChannel, type ChannelLink } from './channel';
 
 /** One message as handed to the application; ack/nack go to the channel it came from. */
 export interface Delivery {
@@ -25,107 +26,56 @@ export interface ConsumerOptions {
   onMessage: (delivery: Delivery) => void;
 }
 
-export class Consumer implements Attachment {
-  readonly name: string;
-  private channel: Channel | undefined;
-  private consumerTag: string | undefined;
-  private stopped = false;
-
+/**
+ * A broker that cancels the consumer (its queue deleted) makes the managed channel reopen, which
+ * declares the queue again and consumes from it; the cancel is logged and emitted (`cancelled`).
+ */
+export class Consumer {
   private constructor(
-    private readonly broker: Broker,
-    private readonly options: ConsumerOptions,
-  ) {
-    this.name = options.name ?? `consumer:${options.queue}`;
-  }
+    /** The managed channel (events: open, lost, cancelled). */
+    readonly channel: ManagedChannel,
+  ) {}
 
   static async create(broker: Broker, options: ConsumerOptions): Promise<Consumer> {
-    const consumer = new Consumer(broker, options);
-    await broker.add(consumer);
-    return consumer;
-  }
-
-  /** True while a consumer is registered on a live channel. */
-  get isConsuming(): boolean {
-    return this.consumerTag !== undefined && this.broker.state === 'connected';
-  }
-
-  async attach(connection: ChannelModel): Promise<void> {
-    if (this.stopped) return;
-    const { logger, queue } = this.options;
-    const channel = await connection.createChannel();
-    const link: ChannelLink = { channel, open: true, logger, queue };
-    channel.on('error', (err: Error) =>
-      logger.warn({ err: { message: err.message } }, `${this.name} channel error`),
-    );
-    channel.on('close', () => {
-      link.open = false;
-      if (this.channel !== channel) return;
-      this.channel = undefined;
-      this.consumerTag = undefined;
-      if (!this.stopped && this.broker.state === 'connected') this.reattachSoon();
-    });
-    await this.options.declare(channel);
-    await channel.prefetch(this.options.prefetch, false);
-    const onMessage = this.options.onMessage;
-    const { consumerTag } = await channel.consume(
-      queue,
-      (msg: ConsumeMessage | null) => {
-        if (msg === null) {
-          // Cancelled by the broker (queue deleted, node lost): consume again on a fresh channel.
-          logger.warn({ queue }, 'consumer cancelled by the broker');
-          this.consumerTag = undefined;
-          channel.close().catch(() => undefined);
-          return;
-        }
-        onMessage(new ChannelDelivery(msg, link));
+    const { logger, queue, prefetch } = options;
+    const channel = new ManagedChannel(broker, {
+      name: options.name ?? `consumer:${queue}`,
+      logger,
+      setup: async (ch) => {
+        await options.declare(ch);
+        await ch.prefetch(prefetch, false);
       },
+    });
+    const onMessage = options.onMessage;
+    const context: DeliveryContext = { logger, queue };
+    await channel.consume(
+      queue,
+      (msg, link) => onMessage(new ChannelDelivery(msg, link, context)),
       { noAck: false },
     );
-    this.channel = channel;
-    this.consumerTag = consumerTag;
-    logger.info({ queue, prefetch: this.options.prefetch }, 'consuming');
+    channel.on('open', () => logger.info({ queue, prefetch }, 'consuming'));
+    await channel.start();
+    return new Consumer(channel);
   }
 
-  detach(): void {
-    this.channel = undefined;
-    this.consumerTag = undefined;
+  /** True while a consumer is registered on an open channel of a live connection. */
+  get isConsuming(): boolean {
+    return this.channel.isConsuming;
   }
 
   /** Stops taking new messages; the channel stays open so in-flight messages can still be acked. */
-  async cancel(): Promise<void> {
-    this.stopped = true;
-    const { channel, consumerTag } = this;
-    this.consumerTag = undefined;
-    if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
+  cancel(): Promise<void> {
+    return this.channel.cancelConsumers();
   }
 
   async close(): Promise<void> {
     await this.cancel();
-    this.broker.remove(this);
-    const channel = this.channel;
-    this.channel = undefined;
-    await channel?.close().catch(() => undefined);
-  }
-
-  private reattachSoon(): void {
-    setTimeout(() => {
-      if (this.stopped || this.channel) return;
-      try {
-        this.attach(this.broker.connection()).catch((err: unknown) => {
-          this.options.logger.error({ err }, `${this.name}: cannot resume consuming; retrying`);
-          this.reattachSoon();
-        });
-      } catch {
-        // Disconnected: the supervisor re-attaches on reconnect.
-      }
-    }, 1000).unref();
+    await this.channel.close();
   }
 }
 
-/** The channel a delivery came from, and whether it is still open (shared by its deliveries). */
-interface ChannelLink {
-  readonly channel: Channel;
-  open: boolean;
+/** What a delivery needs to log a skipped settle (one object per consumer, shared). */
+interface DeliveryContext {
   readonly logger: Logger;
   readonly queue: string;
 }
@@ -141,6 +91,7 @@ class ChannelDelivery implements Delivery {
   constructor(
     private readonly msg: ConsumeMessage,
     private readonly link: ChannelLink,
+    private readonly context: DeliveryContext,
   ) {
     this.body = msg.content;
     this.properties = msg.properties;
@@ -161,8 +112,8 @@ class ChannelDelivery implements Delivery {
     if (this.settled) return false;
     this.settled = true;
     if (this.link.open) return true;
-    this.link.logger.warn(
-      { queue: this.link.queue, messageId: this.properties.messageId },
+    this.context.logger.warn(
+      { queue: this.context.queue, messageId: this.properties.messageId },
       `${what} skipped: channel closed; broker will redeliver`,
     );
     return false;

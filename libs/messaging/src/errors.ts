@@ -12,6 +12,17 @@ export class BrokerUnavailableError extends WarrenError {
   }
 }
 
+/**
+ * Back-pressure: the publish waited its bound for room (amqplib's channel buffer full, or the
+ * connection blocked by a broker resource alarm) and was never handed to amqplib, so it is never
+ * sent.
+ */
+export class BrokerBusyError extends WarrenError {
+  constructor(message: string, options?: Options) {
+    super('BROKER_BUSY', message, options);
+  }
+}
+
 /** The broker refused the message (basic.nack), e.g. a full queue with reject-publish overflow. */
 export class PublishNackedError extends WarrenError {
   constructor(message: string, options?: Options) {

@@ -1,9 +1,20 @@
 // Public surface of @warren/messaging.
-export { Broker, type Attachment, type BrokerOptions, type BrokerState } from './broker';
+export { Broker, type BrokerOptions, type BrokerState } from './broker';
+export { Connections, type ConnectionsOptions } from './connections';
+export {
+  ManagedChannel,
+  type ChannelHost,
+  type ChannelLink,
+  type ChannelSetup,
+  type ConsumeHandler,
+  type ManagedChannelEvents,
+  type ManagedChannelOptions,
+  type ManagedChannelState,
+} from './channel';
 export { ConfirmedChannel, type PublishOptions } from './confirm';
 export { Publisher, type PublisherOptions } from './publisher';
 export { Consumer, type ConsumerOptions, type Delivery } from './consumer';
-export { QueueInspector, type QueueState } from './inspector';
+export { QueueInspector, type QueueInspectorOptions, type QueueState } from './inspector';
 export {
   RpcClient,
   BadReplyError,
@@ -26,6 +37,7 @@ export {
 export {
   WarrenError,
   BrokerUnavailableError,
+  BrokerBusyError,
   PublishNackedError,
   PublishTimeoutError,
   UnroutableError,
@@ -34,4 +46,4 @@ export {
   toBrokerError,
 } from './errors';
 export { safeUrl, parseAmqpUrls } from './url';
-export type { ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';
+export type { Channel, ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';

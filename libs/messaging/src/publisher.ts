@@ -1,94 +1,63 @@
-// Publisher: a supervised confirm channel; publish() resolves only once the broker confirmed.
-import type { ChannelModel } from 'amqplib';
+// Publisher: a confirm ManagedChannel; publish() resolves only once the broker confirmed, fails fast (typed) otherwise.
 import type { Logger } from '@warren/observability';
-import type { Attachment, Broker } from './broker';
-import { ConfirmedChannel, type PublishOptions } from './confirm';
-import { BrokerUnavailableError } from './errors';
+import type { Broker } from './broker';
+import { ManagedChannel } from './channel';
+import type { PublishOptions } from './confirm';
 
 export interface PublisherOptions {
   name?: string;
   logger: Logger;
   /** Bound on the wait for a broker confirm. Default 10 s. */
   confirmTimeoutMs?: number;
+  /** Bound on a publish's wait for room in amqplib's buffer (flow control). Default 1 s. */
+  flowTimeoutMs?: number;
 }
 
-export class Publisher implements Attachment {
-  readonly name: string;
-  private confirmed: ConfirmedChannel | undefined;
-
+export class Publisher {
   private constructor(
-    private readonly broker: Broker,
-    private readonly options: PublisherOptions,
-  ) {
-    this.name = options.name ?? 'publisher';
-  }
+    /** The managed confirm channel (setups and `open` events, e.g. for the heartbeat). */
+    readonly channel: ManagedChannel,
+  ) {}
 
   static async create(broker: Broker, options: PublisherOptions): Promise<Publisher> {
-    const publisher = new Publisher(broker, options);
-    await broker.add(publisher);
-    return publisher;
-  }
-
-  /** True while a confirm channel is open on a usable connection. */
-  get isReady(): boolean {
-    return this.broker.isUsable && this.confirmed?.isOpen === true;
-  }
-
-  async attach(connection: ChannelModel): Promise<void> {
-    const channel = await connection.createConfirmChannel();
-    channel.on('error', (err: Error) =>
-      this.options.logger.warn({ err: { message: err.message } }, `${this.name} channel error`),
-    );
-    const confirmed = new ConfirmedChannel(channel, this.options.confirmTimeoutMs ?? 10_000);
-    channel.on('close', () => {
-      if (this.confirmed !== confirmed) return;
-      this.confirmed = undefined;
-      // A channel-level error on a live connection: open a fresh channel.
-      if (this.broker.state === 'connected') this.reattach();
+    const channel = new ManagedChannel(broker, {
+      name: options.name ?? 'publisher',
+      logger: options.logger,
+      confirm: true,
+      confirmTimeoutMs: options.confirmTimeoutMs,
+      flowTimeoutMs: options.flowTimeoutMs,
     });
-    this.confirmed = confirmed;
+    await channel.start();
+    return new Publisher(channel);
   }
 
-  detach(): void {
-    this.confirmed = undefined;
+  /**
+   * True while the confirm channel is open on a live connection. A connection blocked by a
+   * resource alarm still counts (its publishes fail BROKER_BUSY); Broker.isUsable tells both.
+   */
+  get isReady(): boolean {
+    return this.channel.isOpen;
   }
 
-  /** Publishes through `exchange` ('' = default exchange, routing key = queue name). Fails fast when not connected. */
+  /**
+   * Publishes through `exchange` ('' = default exchange, routing key = queue name). Rejects at once
+   * while disconnected (BROKER_UNAVAILABLE) or blocked (BROKER_BUSY); see ManagedChannel.publish.
+   */
   publish(
     exchange: string,
     routingKey: string,
     body: Buffer,
     options?: PublishOptions,
   ): Promise<void> {
-    const confirmed = this.confirmed;
-    if (!confirmed || !this.broker.isUsable) {
-      return Promise.reject(
-        new BrokerUnavailableError('broker unavailable: not connected or blocked'),
-      );
-    }
-    return confirmed.publish(exchange, routingKey, body, options);
+    return this.channel.publish(exchange, routingKey, body, options);
   }
 
   /** Publishes straight to a queue through the default exchange. */
   send(queue: string, body: Buffer, options?: PublishOptions): Promise<void> {
-    return this.publish('', queue, body, options);
+    return this.channel.publish('', queue, body, options);
   }
 
-  async close(): Promise<void> {
-    this.broker.remove(this);
-    const c = this.confirmed;
-    this.confirmed = undefined;
-    await c?.channel.close().catch(() => undefined);
-  }
-
-  private reattach(): void {
-    try {
-      const conn = this.broker.connection();
-      this.attach(conn).catch((err: unknown) =>
-        this.options.logger.error({ err }, `${this.name}: cannot reopen channel`),
-      );
-    } catch {
-      // Disconnected meanwhile: the supervisor re-attaches on reconnect.
-    }
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }

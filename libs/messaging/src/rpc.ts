@@ -1,6 +1,6 @@
 // RPC client over direct reply-to: unguessable correlation ids, replies checked (sender, status, type, size), no leaks.
 import { randomUUID } from 'node:crypto';
-import type { ChannelModel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
+import type { ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
 import type { Logger } from '@warren/observability';
 import {
   REPLY_TO,
@@ -10,8 +10,9 @@ import {
   type BadReplyReason,
   type SenderPolicy,
 } from '@warren/protocol';
-import type { Attachment, Broker } from './broker';
-import { ConfirmedChannel, type PublishOptions } from './confirm';
+import type { Broker } from './broker';
+import { ManagedChannel } from './channel';
+import type { PublishOptions } from './confirm';
 import { BrokerUnavailableError, RpcTimeoutError } from './errors';
 
 /** A reply that passed the protocol's reply rules. */
@@ -47,6 +48,8 @@ export interface RpcCallOptions extends Omit<
 export interface RpcClientOptions {
   logger: Logger;
   confirmTimeoutMs?: number;
+  /** Bound on a request's wait for room in amqplib's buffer (flow control). Default 1 s. */
+  flowTimeoutMs?: number;
   /** Told about pending-call count changes and late replies (metrics). */
   onPendingChange?: (pending: number) => void;
   onLateReply?: () => void;
@@ -68,22 +71,37 @@ interface Pending {
 
 const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
-export class RpcClient implements Attachment {
-  readonly name = 'rpc-client';
-  private confirmed: ConfirmedChannel | undefined;
+export class RpcClient {
   private readonly pending = new Map<string, Pending>();
   private readonly maxReplyBytes: number;
+  private readonly channel: ManagedChannel;
 
   private constructor(
-    private readonly broker: Broker,
+    broker: Broker,
     private readonly options: RpcClientOptions,
   ) {
     this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+    this.channel = new ManagedChannel(broker, {
+      name: 'rpc-client',
+      logger: options.logger,
+      confirm: true,
+      confirmTimeoutMs: options.confirmTimeoutMs,
+      flowTimeoutMs: options.flowTimeoutMs,
+    });
+    // Replies come only to the channel that published the request: when it goes, so do they.
+    this.channel.on('lost', (reason) =>
+      this.rejectAll(
+        new BrokerUnavailableError(`rpc channel lost: ${reason.message}`, { cause: reason }),
+      ),
+    );
   }
 
   static async create(broker: Broker, options: RpcClientOptions): Promise<RpcClient> {
     const client = new RpcClient(broker, options);
-    await broker.add(client);
+    // Direct reply-to: consume the pseudo-queue in no-ack mode on the channel that publishes,
+    // registered again on every (re)open before the channel counts as open.
+    await client.channel.consume(REPLY_TO, (msg) => client.onReply(msg), { noAck: true });
+    await client.channel.start();
     return client;
   }
 
@@ -91,52 +109,17 @@ export class RpcClient implements Attachment {
     return this.pending.size;
   }
 
+  /** True while its channel is open (and consuming replies) on a live connection. */
   get isReady(): boolean {
-    return this.broker.isUsable && this.confirmed?.isOpen === true;
-  }
-
-  async attach(connection: ChannelModel): Promise<void> {
-    const channel = await connection.createConfirmChannel();
-    channel.on('error', (err: Error) =>
-      this.options.logger.warn({ err: { message: err.message } }, 'rpc channel error'),
-    );
-    const confirmed = new ConfirmedChannel(channel, this.options.confirmTimeoutMs ?? 10_000);
-    channel.on('close', () => {
-      if (this.confirmed !== confirmed) return;
-      this.confirmed = undefined;
-      this.rejectAll(new BrokerUnavailableError('rpc channel closed'));
-      if (this.broker.state === 'connected') {
-        try {
-          this.attach(this.broker.connection()).catch((err: unknown) =>
-            this.options.logger.error({ err }, 'rpc client: cannot reopen channel'),
-          );
-        } catch {
-          // Disconnected meanwhile: the supervisor re-attaches on reconnect.
-        }
-      }
-    });
-    // Direct reply-to: consume the pseudo-queue in no-ack mode on the channel that publishes.
-    await channel.consume(REPLY_TO, (msg) => msg && this.onReply(msg), { noAck: true });
-    this.confirmed = confirmed;
-  }
-
-  detach(reason: Error): void {
-    this.confirmed = undefined;
-    this.rejectAll(reason);
+    return this.channel.isConsuming;
   }
 
   /** Publishes a request to `queue` and resolves with its reply, or rejects typed (timeout, unroutable, down). */
   call(queue: string, body: Buffer, options: RpcCallOptions): Promise<RpcReply> {
-    const confirmed = this.confirmed;
-    if (!confirmed || !this.broker.isUsable) {
-      return Promise.reject(
-        new BrokerUnavailableError('broker unavailable: not connected or blocked'),
-      );
-    }
     const { timeoutMs } = options;
     const correlationId = newCorrelationId();
     // One copy of the caller's options (amqplib ignores the extra `timeoutMs`); with messageId
-    // and mandatory set here, ConfirmedChannel.publish passes it on without copying again.
+    // and mandatory set here, the publish passes it on without copying again.
     const publishOptions: PublishOptions = {
       ...options,
       messageId: options.messageId ?? randomUUID(),
@@ -151,18 +134,15 @@ export class RpcClient implements Attachment {
       }, timeoutMs);
       this.pending.set(correlationId, { resolve, reject, timer, queue });
       this.options.onPendingChange?.(this.pending.size);
-      confirmed.publish('', queue, body, publishOptions).catch((err: Error) => {
+      this.channel.publish('', queue, body, publishOptions).catch((err: Error) => {
         if (this.settle(correlationId)) reject(err);
       });
     });
   }
 
   async close(): Promise<void> {
-    this.broker.remove(this);
-    const c = this.confirmed;
-    this.confirmed = undefined;
     this.rejectAll(new BrokerUnavailableError('rpc client closed'));
-    await c?.channel.close().catch(() => undefined);
+    await this.channel.close();
   }
 
   private onReply(msg: ConsumeMessage): void {

@@ -47,6 +47,7 @@ export const ERRORS = {
   CONFIG_INVALID: spec(500, 'Invalid configuration', false, 'invalid configuration'),
   BAD_REPLY: spec(502, 'Bad reply', false, 'the service sent a malformed reply'),
   BROKER_UNAVAILABLE: spec(503, 'Broker unavailable', true, 'the broker is unavailable'),
+  BROKER_BUSY: spec(503, 'Broker busy', true, 'the broker is not taking messages now; retry later'),
   PUBLISH_NACKED: spec(429, 'Queue full', true, 'the broker refused the message'),
   PUBLISH_TIMEOUT: spec(503, 'Broker unavailable', true, 'the broker did not confirm in time'),
   UNROUTABLE: spec(404, 'Unknown service', false, 'no queue for this message'),

@@ -1,5 +1,5 @@
 // Feeds the registry: an exclusive auto-delete queue per gateway instance, bound to the heartbeat fanout exchange.
-import type { Attachment, Broker, ChannelModel } from '@warren/messaging';
+import { ManagedChannel, type Broker, type Channel } from '@warren/messaging';
 import type { Logger } from '@warren/observability';
 import { HEARTBEAT_EXCHANGE, registryQueueName } from '@warren/protocol';
 import type { BeatVerdict, ServiceRegistry } from './registry';
@@ -23,29 +23,49 @@ export interface RegistryListenerOptions {
 /** Dropped beats are logged at most this often (a flood must not flood the log too). */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
-export class RegistryListener implements Attachment {
-  readonly name = 'registry';
+/**
+ * A managed channel declares the exchange and the queue, binds and consumes on every (re)open;
+ * after each open the registry is in grace for `graceMs`.
+ */
+export class RegistryListener {
   readonly queue: string;
-  private consuming = false;
-  private closed = false;
   private graceUntil = 0;
   private sweeper: NodeJS.Timeout | undefined;
-  private channel: Awaited<ReturnType<ChannelModel['createChannel']>> | undefined;
+  private readonly channel: ManagedChannel;
 
   private constructor(private readonly options: RegistryListenerOptions) {
     this.queue = registryQueueName(options.instanceId, options.queuePrefix);
+    this.channel = new ManagedChannel(options.broker, {
+      name: 'registry',
+      logger: options.logger,
+      setup: (ch) => this.declare(ch),
+    });
   }
 
   static async start(options: RegistryListenerOptions): Promise<RegistryListener> {
     const listener = new RegistryListener(options);
-    await options.broker.add(listener);
-    listener.sweeper = setInterval(() => options.registry.sweep(), options.sweepMs ?? 1000);
+    const { channel } = listener;
+    const { registry, logger } = options;
+    await channel.consume(
+      listener.queue,
+      (msg) => {
+        const verdict = registry.apply(msg.content, msg.properties.userId);
+        if (verdict !== 'accepted') listener.dropped(verdict, msg.properties.userId);
+      },
+      { noAck: true },
+    );
+    channel.on('open', () => {
+      listener.graceUntil = Date.now() + options.graceMs;
+      logger.info({ queue: listener.queue }, 'registry listening for heartbeats');
+    });
+    await channel.start();
+    listener.sweeper = setInterval(() => registry.sweep(), options.sweepMs ?? 1000);
     listener.sweeper.unref();
     return listener;
   }
 
   get isConsuming(): boolean {
-    return this.consuming && this.options.broker.state === 'connected';
+    return this.channel.isConsuming;
   }
 
   /** True shortly after a (re)connect, before every live service had a chance to beat. */
@@ -53,19 +73,12 @@ export class RegistryListener implements Attachment {
     return Date.now() < this.graceUntil;
   }
 
-  async attach(connection: ChannelModel): Promise<void> {
-    if (this.closed) return;
-    const { logger, registry } = this.options;
-    const ch = await connection.createChannel();
-    ch.on('error', (err: Error) =>
-      logger.warn({ err: { message: err.message } }, 'registry channel error'),
-    );
-    ch.on('close', () => {
-      if (this.channel !== ch) return;
-      this.channel = undefined;
-      this.consuming = false;
-      if (!this.closed && this.options.broker.state === 'connected') this.reattachSoon();
-    });
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.channel.close();
+  }
+
+  private async declare(ch: Channel): Promise<void> {
     await ch.assertExchange(HEARTBEAT_EXCHANGE, 'fanout', { durable: true });
     await ch.assertQueue(this.queue, {
       exclusive: true,
@@ -75,34 +88,6 @@ export class RegistryListener implements Attachment {
       arguments: { 'x-max-length': 10_000, 'x-message-ttl': 60_000 },
     });
     await ch.bindQueue(this.queue, HEARTBEAT_EXCHANGE, '');
-    await ch.consume(
-      this.queue,
-      (msg) => {
-        if (!msg) return;
-        const verdict = registry.apply(msg.content, msg.properties.userId);
-        if (verdict !== 'accepted') this.dropped(verdict, msg.properties.userId);
-      },
-      { noAck: true },
-    );
-    this.channel = ch;
-    this.consuming = true;
-    this.graceUntil = Date.now() + this.options.graceMs;
-    logger.info({ queue: this.queue }, 'registry listening for heartbeats');
-  }
-
-  detach(): void {
-    this.channel = undefined;
-    this.consuming = false;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearInterval(this.sweeper);
-    this.options.broker.remove(this);
-    const ch = this.channel;
-    this.channel = undefined;
-    this.consuming = false;
-    await ch?.close().catch(() => undefined);
   }
 
   private readonly dropLog = new Throttle(DROP_LOG_INTERVAL_MS);
@@ -119,19 +104,5 @@ export class RegistryListener implements Attachment {
       },
       'dropped a heartbeat (latest reason; count held back since the last such line)',
     );
-  }
-
-  private reattachSoon(): void {
-    setTimeout(() => {
-      if (this.closed || this.channel) return;
-      try {
-        this.attach(this.options.broker.connection()).catch((err: unknown) => {
-          this.options.logger.error({ err }, 'registry: cannot resume consuming; retrying');
-          this.reattachSoon();
-        });
-      } catch {
-        // Disconnected: the supervisor re-attaches on reconnect.
-      }
-    }, 1000).unref();
   }
 }

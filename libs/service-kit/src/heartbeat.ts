@@ -1,23 +1,28 @@
 // Heartbeat announcer: tells every gateway, on a fanout exchange, that this instance is alive and where its metrics are.
 import os from 'node:os';
-import type { Attachment, Broker, ChannelModel, Publisher } from '@warren/messaging';
+import type { Channel, Publisher } from '@warren/messaging';
 import type { Logger } from '@warren/observability';
 import { HEARTBEAT_EXCHANGE, HEARTBEAT_TYPE, type Heartbeat } from '@warren/protocol';
 
 export interface AnnouncerOptions {
-  broker: Broker;
+  /** Beats go out on the publisher's managed channel, which also declares the exchange on every open. */
   publisher: Publisher;
+  /** The connection's broker user, stamped as AMQP `user-id` (the broker checks it; gateways believe beats by it). */
+  userId: string;
   logger: Logger;
   beat: Omit<Heartbeat, 'state' | 'pid' | 'host'>;
 }
 
 export type { Heartbeat };
 
-/** Extra beats after each (re)connect, before the regular interval takes over. */
+/** Extra beats after each (re)open, before the regular interval takes over. */
 const EARLY_BEATS_MS = [500, 1500];
 
-export class HeartbeatAnnouncer implements Attachment {
-  readonly name = 'heartbeat';
+const declareExchange = async (ch: Channel): Promise<void> => {
+  await ch.assertExchange(HEARTBEAT_EXCHANGE, 'fanout', { durable: true });
+};
+
+export class HeartbeatAnnouncer {
   private timer: NodeJS.Timeout | undefined;
   private readonly base: Omit<Heartbeat, 'state'>;
 
@@ -26,29 +31,31 @@ export class HeartbeatAnnouncer implements Attachment {
   }
 
   async start(): Promise<void> {
-    await this.options.broker.add(this);
+    const { channel } = this.options.publisher;
+    await channel.addSetup(declareExchange);
+    channel.on('open', this.announce);
+    this.announce();
     this.timer = setInterval(() => void this.send('up'), this.base.intervalMs);
     this.timer.unref();
   }
 
-  async attach(connection: ChannelModel): Promise<void> {
-    const ch = await connection.createChannel();
-    await ch.assertExchange(HEARTBEAT_EXCHANGE, 'fanout', { durable: true });
-    await ch.close();
-    // Announce at once after every (re)connect, and twice more soon after: a gateway that starts
-    // (or reconnects) at the same moment may not have bound its registry queue for the first beat.
-    setImmediate(() => void this.send('up'));
-    for (const ms of EARLY_BEATS_MS) setTimeout(() => void this.send('up'), ms).unref();
-  }
-
-  detach(): void {}
-
   /** Last beat, saying this instance leaves, so gateways drop it at once. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    this.options.broker.remove(this);
+    const { channel } = this.options.publisher;
+    channel.off('open', this.announce);
+    channel.removeSetup(declareExchange);
     await this.send('stopping');
   }
+
+  /**
+   * Announces at once after every (re)open, and twice more soon after: a gateway that starts (or
+   * reconnects) at the same moment may not have bound its registry queue for the first beat.
+   */
+  private readonly announce = (): void => {
+    setImmediate(() => void this.send('up'));
+    for (const ms of EARLY_BEATS_MS) setTimeout(() => void this.send('up'), ms).unref();
+  };
 
   private async send(state: Heartbeat['state']): Promise<void> {
     if (!this.options.publisher.isReady) return;
@@ -61,8 +68,7 @@ export class HeartbeatAnnouncer implements Attachment {
         {
           contentType: 'application/json',
           type: HEARTBEAT_TYPE,
-          // RabbitMQ checks it against this connection's user: gateways believe beats by it.
-          userId: this.options.broker.user,
+          userId: this.options.userId,
           expiration: String(this.base.intervalMs * 3),
           mandatory: false,
         },

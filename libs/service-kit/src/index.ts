@@ -21,6 +21,8 @@ export {
   type ServiceConfig,
 } from './config';
 export { runService, main, type RunOptions, type RunningService } from './run';
+export { startRuntime, type ProcessRuntime, type RuntimeOptions } from './runtime';
+export { Lifecycle, DRAIN_GRACE_MS, type ProcessPart } from './lifecycle';
 export type { ServiceClient, CallOptions } from './client';
 export type { Heartbeat } from './heartbeat';
 export { ApiKeys, apiKeysFromEnv, parseKeys, presentedKey } from './api-keys';

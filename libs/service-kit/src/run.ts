@@ -1,32 +1,24 @@
-// runService(): connect, declare, consume, serve metrics, announce, and drain on SIGTERM/SIGINT.
-import { randomUUID } from 'node:crypto';
+// runService(): a service on the process runtime — declare, consume, process, announce; drain on SIGTERM/SIGINT.
 import type { DestinationStream } from 'pino';
 import {
-  Broker,
   Consumer,
   Publisher,
   RpcClient,
   declareServiceTopology,
   resolveServiceTopology,
+  type Connections,
   type QueueSpec,
 } from '@warren/messaging';
-import {
-  consumerMetrics,
-  createLogger,
-  createRegistry,
-  messagingMetrics,
-  startOpsServer,
-  type Logger,
-  type Registry,
-} from '@warren/observability';
+import { consumerMetrics, type Logger, type Registry } from '@warren/observability';
 import { SenderPolicy } from '@warren/protocol';
 import { DEFAULTS, type ServiceDefinition } from './define';
 import { parseServiceConfig, type ServiceConfig } from './config';
 import { Processor } from './processor';
 import { HeartbeatAnnouncer } from './heartbeat';
 import { createServiceClient } from './client';
-import { describeInput } from './describe';
 import { startTracing } from './config';
+import { describeInput } from './describe';
+import { startRuntime } from './runtime';
 
 export interface RunOptions {
   /** Defaults to process.env. */
@@ -44,166 +36,169 @@ export interface RunningService {
   readonly opsPort: number;
   readonly logger: Logger;
   readonly registry: Registry;
-  readonly broker: Broker;
+  /** The two broker connections: `publish` and `consume`. */
+  readonly connections: Connections;
   isReady(): boolean;
   /** Graceful stop: stop consuming, drain in-flight messages, close. Resolves true if drained in time. */
   stop(): Promise<boolean>;
 }
 
+/**
+ * Parts, in the order the runtime quiesces them (and closes them in reverse): the publisher
+ * (publish connection: replies, retry and DLQ copies, heartbeats), the RPC client (made on first
+ * use), the consumer (consume connection), the processor's drain, the heartbeat's goodbye.
+ */
 export async function runService(
   def: ServiceDefinition,
   options: RunOptions = {},
 ): Promise<RunningService> {
   const env = options.env ?? process.env;
   const config = parseServiceConfig(env);
-  const instanceId = randomUUID();
+  const runtime = await startRuntime({
+    name: def.name,
+    amqpUrl: config.amqpUrl,
+    connectRetries: config.connectRetries,
+    metricsPort: config.metricsPort,
+    logLevel: config.logLevel,
+    logDestination: options.logDestination,
+    drainTimeoutMs: config.drainTimeoutMs,
+  });
+  const { logger, connections, mq, instanceId } = runtime;
   const tracing = startTracing(env, { serviceName: def.name, instanceId, version: def.version });
-  const logger = createLogger({
-    service: def.name,
-    level: config.logLevel,
-    destination: options.logDestination,
+  // Registered first, so closed last: spans of the final messages are still exported.
+  runtime.add({
+    name: 'tracing',
+    close: () =>
+      tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed')),
   });
-  const registry = createRegistry(def.name);
-  const metrics = consumerMetrics(registry);
-  const mq = messagingMetrics(registry);
+  try {
+    const metrics = consumerMetrics(runtime.metrics);
+    const publisher = await Publisher.create(connections.publish, { logger });
+    runtime.add({
+      name: 'publisher',
+      isReady: () => publisher.isReady,
+      close: () => publisher.close(),
+    });
+    let rpc: Promise<RpcClient> | undefined;
+    const getRpc = () =>
+      (rpc ??= RpcClient.create(connections.publish, {
+        logger,
+        onPendingChange: (n) => mq.rpcPending.set(n),
+        onLateReply: () => mq.rpcLateReplies.inc(),
+        onRejectedReply: (queue, reason) =>
+          logger.warn({ queue, reason }, 'refused a reply to a call of this service'),
+        senders: new SenderPolicy({ ownUser: connections.user, users: config.serviceUsers }),
+      }));
+    runtime.add({
+      name: 'rpc-client',
+      close: async () => {
+        if (rpc) await (await rpc).close();
+      },
+    });
 
-  const broker = await Broker.connect({
-    url: config.amqpUrl,
-    logger,
-    connectionName: `${def.name}:${instanceId}`,
-    initialRetries: config.connectRetries,
-    onReconnect: () => mq.reconnects.inc(),
-  });
-  const publisher = await Publisher.create(broker, { logger });
-  let rpc: Promise<RpcClient> | undefined;
-  const getRpc = () =>
-    (rpc ??= RpcClient.create(broker, {
-      logger,
-      onPendingChange: (n) => mq.rpcPending.set(n),
-      onLateReply: () => mq.rpcLateReplies.inc(),
-      onRejectedReply: (queue, reason) =>
-        logger.warn({ queue, reason }, 'refused a reply to a call of this service'),
-      senders: new SenderPolicy({ ownUser: broker.user, users: config.serviceUsers }),
-    }));
-
-  const spec: QueueSpec = {
-    name: def.name,
-    kind: def.queue?.kind ?? 'durable',
-    queueType: def.queue?.queueType ?? config.queueType,
-    deliveryLimit: def.queue?.deliveryLimit,
-    maxLength: def.queue?.maxLength,
-    overflow: def.queue?.overflow,
-    retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
-  };
-  // A quorum queue declared by an earlier Warren keeps its arguments (they cannot change).
-  const topology = await resolveServiceTopology(broker.connection(), spec);
-  if (topology.legacyMainQueue)
-    logger.warn(
-      { queue: def.name },
-      'queue declared by an earlier Warren (it dead-letters to its .dlq): kept as it is, so expired calls still reach the DLQ; see docs/architecture.md#upgrading',
-    );
-  const processor = new Processor({
-    def,
-    queue: def.name,
-    queueType: topology.kind === 'plain' ? 'classic' : (topology.queueType ?? 'classic'),
-    maxRedeliveries: config.maxRedeliveries,
-    publisher,
-    userId: broker.user,
-    tracing,
-    metrics,
-    logger,
-    services: (requestId, traceparent) =>
-      createServiceClient(
-        { publisher, rpc: getRpc, appId: def.name, tracing },
-        requestId,
-        traceparent,
-      ),
-  });
-  const consumer = await Consumer.create(broker, {
-    queue: def.name,
-    prefetch: config.prefetch ?? def.prefetch ?? DEFAULTS.prefetch,
-    logger,
-    declare: (ch) => declareServiceTopology(ch, topology),
-    onMessage: processor.onMessage,
-  });
-
-  const isReady = () => consumer.isConsuming && publisher.isReady;
-  const ops = await startOpsServer({ port: config.metricsPort, registry, isReady, logger });
-  const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
-  const { omitted, ...advertised } = describeInput(def);
-  if (omitted) logger.warn({ reason: omitted }, 'input schema not advertised (API descriptions)');
-  const announcer = new HeartbeatAnnouncer({
-    broker,
-    publisher,
-    logger,
-    beat: {
-      service: def.name,
-      instanceId,
-      metricsUrl,
-      version: def.version ?? '0.0.0',
-      queue: def.name,
-      startedAt: new Date().toISOString(),
-      intervalMs: config.heartbeatIntervalMs,
-      ...advertised,
-    },
-  });
-  await announcer.start();
-  logger.info({ queue: def.name, metricsUrl, instanceId }, 'service ready');
-
-  let stopping: Promise<boolean> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      logger.info(
-        { inFlight: processor.inFlightCount },
-        'stopping: no new messages, draining in-flight ones',
-      );
-      await announcer.stop();
-      await consumer.cancel();
-      const drained = await processor.drain(config.drainTimeoutMs);
-      if (!drained) {
-        logger.warn(
-          { inFlight: processor.inFlightCount },
-          'drain timeout; unfinished messages return to the queue',
-        );
-        await processor.drain(1000);
-      }
-      await consumer.close();
-      if (rpc) await (await rpc).close();
-      await publisher.close();
-      await broker.close();
-      await ops.close();
-      await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
-      logger.info({ drained }, 'stopped');
-      return drained;
-    })());
-
-  if (options.handleSignals ?? true) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'signal received');
-      const exit = (code: number) => logger.flush(() => process.exit(code));
-      stop().then(
-        (drained) => exit(drained ? 0 : 1),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          exit(1);
-        },
-      );
+    const spec: QueueSpec = {
+      name: def.name,
+      kind: def.queue?.kind ?? 'durable',
+      queueType: def.queue?.queueType ?? config.queueType,
+      deliveryLimit: def.queue?.deliveryLimit,
+      maxLength: def.queue?.maxLength,
+      overflow: def.queue?.overflow,
+      retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
+    // A quorum queue declared by an earlier Warren keeps its arguments (they cannot change).
+    const topology = await resolveServiceTopology(connections.consume.connection(), spec);
+    if (topology.legacyMainQueue)
+      logger.warn(
+        { queue: def.name },
+        'queue declared by an earlier Warren (it dead-letters to its .dlq): kept as it is, so expired calls still reach the DLQ; see docs/architecture.md#upgrading',
+      );
+    const processor = new Processor({
+      def,
+      queue: def.name,
+      queueType: topology.kind === 'plain' ? 'classic' : (topology.queueType ?? 'classic'),
+      maxRedeliveries: config.maxRedeliveries,
+      publisher,
+      userId: connections.user,
+      tracing,
+      metrics,
+      logger,
+      services: (requestId, traceparent) =>
+        createServiceClient(
+          { publisher, rpc: getRpc, appId: def.name, tracing },
+          requestId,
+          traceparent,
+        ),
+    });
+    const consumer = await Consumer.create(connections.consume, {
+      queue: def.name,
+      prefetch: config.prefetch ?? def.prefetch ?? DEFAULTS.prefetch,
+      logger,
+      declare: (ch) => declareServiceTopology(ch, topology),
+      onMessage: processor.onMessage,
+    });
+    runtime.add({
+      name: 'consumer',
+      isReady: () => consumer.isConsuming,
+      // Stops new deliveries; the channel stays open so in-flight messages are still acked.
+      quiesce: () => consumer.cancel(),
+      close: () => consumer.close(),
+    });
+    runtime.add({
+      name: 'processor',
+      drain: async (timeoutMs) => {
+        logger.info({ inFlight: processor.inFlightCount }, 'draining in-flight messages');
+        const drained = await processor.drain(timeoutMs);
+        if (!drained) {
+          logger.warn(
+            { inFlight: processor.inFlightCount },
+            'drain timeout; unfinished messages return to the queue',
+          );
+          await processor.drain(1000);
+        }
+        return drained;
+      },
+    });
 
-  return {
-    name: def.name,
-    instanceId,
-    config,
-    opsPort: ops.port,
-    logger,
-    registry,
-    broker,
-    isReady,
-    stop,
-  };
+    const ops = await runtime.serveOps();
+    const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
+    const { omitted, ...advertised } = describeInput(def);
+    if (omitted) logger.warn({ reason: omitted }, 'input schema not advertised (API descriptions)');
+    const announcer = new HeartbeatAnnouncer({
+      publisher,
+      userId: connections.user,
+      logger,
+      beat: {
+        service: def.name,
+        instanceId,
+        metricsUrl,
+        version: def.version ?? '0.0.0',
+        queue: def.name,
+        startedAt: new Date().toISOString(),
+        intervalMs: config.heartbeatIntervalMs,
+        ...advertised,
+      },
+    });
+    await announcer.start();
+    // Quiesced after the consumer's cancel: the last beat says this instance is leaving.
+    runtime.add({ name: 'heartbeat', quiesce: () => announcer.stop() });
+    logger.info({ queue: def.name, metricsUrl, instanceId }, 'service ready');
+
+    if (options.handleSignals ?? true) runtime.handleSignals();
+    return {
+      name: def.name,
+      instanceId,
+      config,
+      opsPort: ops.port,
+      logger,
+      registry: runtime.metrics,
+      connections,
+      isReady: runtime.isReady,
+      stop: runtime.stop,
+    };
+  } catch (err) {
+    await runtime.stop();
+    throw err;
+  }
 }
 
 /** Entry point for a service's main.ts: run it, or print one clear line and exit 1. */

@@ -57,21 +57,21 @@ export async function startConsole(options: ConsoleStartOptions = {}): Promise<R
   });
 
   const history = new History({ retentionMs: config.historyMinutes * 60_000 });
-  let scraper: Scraper | undefined;
+  const holder: { scraper?: Scraper } = {};
   const server = await startConsoleServer({
     host: config.host,
     port: config.port,
     history,
     logger,
     intervalMs: config.intervalMs,
-    rounds: () => scraper?.rounds ?? 0,
+    rounds: () => holder.scraper?.rounds ?? 0,
     routes: deadLetterRoutes({
       amqpUrl: config.amqpUrl,
       apiKeys: new ApiKeys(config.apiKeys),
       logger,
     }),
   });
-  scraper = new Scraper({
+  const scraper = new Scraper({
     directory: registry,
     history,
     logger,
@@ -81,9 +81,9 @@ export async function startConsole(options: ConsoleStartOptions = {}): Promise<R
     vhost: config.vhost,
     onRound: () => server.push(),
   });
+  holder.scraper = scraper;
   scraper.start();
-  const s = scraper;
-  runtime.add({ name: 'scraper', close: () => s.stop() });
+  runtime.add({ name: 'scraper', close: () => scraper.stop() });
   runtime.add({ name: 'http', close: () => server.close() });
   await runtime.serveOps();
   if (options.handleSignals ?? true) runtime.handleSignals();
@@ -91,5 +91,5 @@ export async function startConsole(options: ConsoleStartOptions = {}): Promise<R
     { url: `http://${config.host}:${server.port}/`, intervalMs: config.intervalMs },
     'console ready',
   );
-  return { config, port: server.port, runtime, history, scraper: s, stop: () => runtime.stop() };
+  return { config, port: server.port, runtime, history, scraper, stop: () => runtime.stop() };
 }

@@ -28,7 +28,10 @@ interface Pending {
 
 function view(l: DeadLetter) {
   const text = l.body.toString('utf8');
-  const printable = !/[\u0000-\u0008\u000e-\u001f]/.test(text) && Buffer.from(text).equals(l.body);
+  // Shown as text when it is UTF-8 without control bytes (tab, newline, return aside), else base64.
+  const printable =
+    Buffer.from(text).equals(l.body) &&
+    !l.body.some((b) => b < 0x20 && b !== 9 && b !== 10 && b !== 13);
   return {
     position: l.position,
     messageId: l.messageId ?? null,

@@ -1,24 +1,20 @@
-// Gateway process wiring: broker, one Publisher + one RpcClient, registry, HTTP server, ops server, shutdown.
+// Gateway process wiring on the process runtime: one Publisher + one RpcClient, registry, HTTP server, ops server, shutdown.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
-import { Broker, Publisher, QueueInspector, RpcClient } from '@warren/messaging';
+import { Publisher, QueueInspector, RpcClient, type Connections } from '@warren/messaging';
 import { SenderPolicy, type WarrenError } from '@warren/protocol';
-import { startTracing } from '@warren/service-kit';
 import {
-  createLogger,
-  createRegistry,
   gatewayMetrics,
-  messagingMetrics,
-  startOpsServer,
   type Logger,
   type OverloadReason,
   type Registry,
 } from '@warren/observability';
+import { ApiKeys, startRuntime, startTracing, type ProcessRuntime } from '@warren/service-kit';
 import { createApp, securityHeaders } from './app';
-import { ApiKeys } from '@warren/service-kit';
+
 import { parseGatewayConfig, type GatewayConfig } from './config';
 import { answerProblem, type ContextResponse } from './context';
 import { ByteBudget, ConnectionGuard, ResponseDeadlines } from './edge';
@@ -33,6 +29,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Log destination (tests); stdout by default. */
   logDestination?: DestinationStream;
+  /** Install SIGTERM/SIGINT handlers that drain and exit (default false; main.ts sets it). */
+  handleSignals?: boolean;
 }
 
 export interface RunningGateway {
@@ -44,47 +42,77 @@ export interface RunningGateway {
   readonly logger: Logger;
   readonly metrics: Registry;
   readonly registry: ServiceRegistry;
-  readonly broker: Broker;
+  /** The two broker connections: `publish` (publisher, RPC client) and `consume` (registry, queue checks). */
+  readonly connections: Connections;
   isReady(): boolean;
-  /** Stops taking requests, lets in-flight ones finish (bounded), closes everything. */
-  stop(): Promise<void>;
+  /**
+   * Stops taking requests, lets in-flight ones finish (bounded by SHUTDOWN_TIMEOUT_MS), closes
+   * everything. Resolves true when every request finished in time.
+   */
+  stop(): Promise<boolean>;
 }
 
+/**
+ * Parts, in the order the runtime quiesces them (and closes them in reverse): publisher and RPC
+ * client (publish connection), registry listener and queue inspector (consume connection), the
+ * request pipeline, the HTTP server (quiesce: stop accepting; drain: in-flight requests, bounded).
+ */
 export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
   const env = options.env ?? process.env;
   const config = parseGatewayConfig(env);
-  const instanceId = randomUUID();
-  const tracing = startTracing(env, { serviceName: 'gateway', instanceId });
-  const logger = createLogger({
-    service: 'gateway',
-    level: config.logLevel,
-    destination: options.logDestination,
+  const runtime = await startRuntime({
+    name: 'gateway',
+    amqpUrl: config.amqpUrl,
+    connectRetries: config.connectRetries,
+    metricsPort: config.metricsPort,
+    logLevel: config.logLevel,
+    logDestination: options.logDestination,
+    drainTimeoutMs: config.shutdownTimeoutMs,
   });
-  const metrics = createRegistry('gateway');
+  try {
+    const gateway = await wire(config, runtime, env);
+    if (options.handleSignals) runtime.handleSignals();
+    return gateway;
+  } catch (err) {
+    await runtime.stop();
+    throw err;
+  }
+}
+
+async function wire(
+  config: GatewayConfig,
+  runtime: ProcessRuntime,
+  env: NodeJS.ProcessEnv,
+): Promise<RunningGateway> {
+  const { logger, connections, mq, instanceId, metrics } = runtime;
+  const tracing = startTracing(env, { serviceName: 'gateway', instanceId });
+  // Registered first, so closed last: spans of the final requests are still exported.
+  runtime.add({
+    name: 'tracing',
+    close: () =>
+      tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed')),
+  });
   // Edge caps (their refusals are counted by `overload`, once the recorder exists).
-  const connections = new ConnectionGuard(config.maxConnections, () =>
+  const connectionGuard = new ConnectionGuard(config.maxConnections, () =>
     overload('connections_dropped'),
   );
   const bodyBudget = new ByteBudget(config.maxInflightBytes, () => overload('inflight_bytes'));
   const gm = gatewayMetrics(metrics, {
-    openConnections: () => connections.openConnections,
+    openConnections: () => connectionGuard.openConnections,
     inflightBodyBytes: () => bodyBudget.inUse,
   });
-  const mq = messagingMetrics(metrics);
 
-  const broker = await Broker.connect({
-    url: config.amqpUrl,
-    logger,
-    connectionName: `gateway:${instanceId}`,
-    initialRetries: config.connectRetries,
-    onReconnect: () => mq.reconnects.inc(),
-  });
-  const publisher = await Publisher.create(broker, {
+  const publisher = await Publisher.create(connections.publish, {
     logger,
     confirmTimeoutMs: config.confirmTimeoutMs,
   });
+  runtime.add({
+    name: 'publisher',
+    isReady: () => publisher.isReady,
+    close: () => publisher.close(),
+  });
   // Replies and heartbeats about service S are believed only from S's broker user (or this one's).
-  const senders = new SenderPolicy({ ownUser: broker.user, users: config.serviceUsers });
+  const senders = new SenderPolicy({ ownUser: connections.user, users: config.serviceUsers });
   const registry = new ServiceRegistry({
     senders,
     maxServices: config.registryMaxServices,
@@ -96,7 +124,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   });
   const recorder = new GatewayRecorder(gm, (service) => registry.hasLive(service));
   const replyWarnings = new Throttle(10_000);
-  const rpc = await RpcClient.create(broker, {
+  const rpc = await RpcClient.create(connections.publish, {
     logger,
     confirmTimeoutMs: config.confirmTimeoutMs,
     senders,
@@ -114,33 +142,28 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         );
     },
   });
+  runtime.add({ name: 'rpc-client', isReady: () => rpc.isReady, close: () => rpc.close() });
   const listener = await RegistryListener.start({
-    broker,
+    broker: connections.consume,
     registry,
     instanceId,
     logger,
     graceMs: config.registryGraceMs,
     onDropped: (reason) => gm.droppedBeats.labels(reason).inc(),
   });
-  const inspector = await QueueInspector.create(broker);
+  runtime.add({
+    name: 'registry',
+    isReady: () => listener.isConsuming,
+    close: () => listener.close(),
+  });
+  const inspector = await QueueInspector.create(connections.consume, { logger });
+  runtime.add({ name: 'queue-inspector', close: () => inspector.close() });
   const consumed = consumerCheck(inspector, logger);
 
   let shuttingDown = false;
   function overload(reason: OverloadReason): void {
     recorder.overload(reason);
   }
-  const publish = publishHandler({
-    maxBodyBytes: config.maxBodyBytes,
-    bodyBudget,
-    publisher,
-    rpc,
-    registry,
-    mayReply: (service) => registry.hasLive(service) || listener.inGrace || consumed(service),
-    recorder,
-    isShuttingDown: () => shuttingDown,
-    tracing,
-  });
-  const apiKeys = new ApiKeys(config.apiKeys);
   // An answer that never comes (a stuck publish, a bug) must not hold the socket: 504, or cut.
   const deadlines = new ResponseDeadlines({
     timeoutMs: config.responseTimeoutMs,
@@ -157,6 +180,18 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
     },
   });
+  const publish = publishHandler({
+    maxBodyBytes: config.maxBodyBytes,
+    bodyBudget,
+    publisher,
+    rpc,
+    registry,
+    mayReply: (service) => registry.hasLive(service) || listener.inGrace || consumed(service),
+    recorder,
+    isShuttingDown: () => shuttingDown,
+    tracing,
+  });
+  const apiKeys = new ApiKeys(config.apiKeys);
   const pipeline = createPipeline({
     logger,
     apiKeys,
@@ -179,6 +214,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     tracing,
   });
 
+  runtime.add({
+    name: 'pipeline',
+    close: () => {
+      deadlines.close();
+      pipeline.close();
+    },
+  });
   const refuse = (res: http.ServerResponse, problem: WarrenError): void => {
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -186,80 +228,82 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     sendProblem(res, problem, requestId);
   };
 
-  const isReady = () => !shuttingDown && publisher.isReady && rpc.isReady && listener.isConsuming;
-  let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
-  let server: http.Server | undefined;
-  try {
-    ops = await startOpsServer({
-      port: config.metricsPort,
-      registry: metrics,
-      isReady,
-      logger,
-      // Scrape targets are for Prometheus, not for anonymous clients of the public port.
-      routes: { '/sd/prometheus': () => registry.sdGroups() },
-    });
-    server = http.createServer(
-      {
-        // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
-        requireHostHeader: false,
-        // Bounded sockets: slow headers, slow uploads and idle keep-alives cannot pin connections.
-        headersTimeout: config.headersTimeoutMs,
-        requestTimeout: config.requestTimeoutMs,
-        keepAliveTimeout: 65_000,
-        // How often node checks the two timeouts above (its default, 30 s, would let a slow
-        // client run up to 30 s past them): a quarter of the shorter one, 25 ms to 1 s.
-        connectionsCheckingInterval: Math.min(
-          1000,
-          Math.max(25, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
-        ),
-      },
-      (req, res) => {
-        if (connections.refuses(req)) {
-          overload('connections');
-          refuse(res, problems.overloaded('connections'));
-          return;
-        }
-        const malformed = malformedRequest(req);
-        if (malformed !== undefined) {
-          refuse(res, problems.badRequest(malformed));
-          return;
-        }
-        pipeline.handle(req, res);
-      },
-    );
-    connections.attach(server);
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      // As Node's default handler: answer only if no response is under way on this socket.
-      const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-      if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
-        socket.destroy();
+  const ops = await runtime.serveOps({
+    // Scrape targets are for Prometheus, not for anonymous clients of the public port.
+    '/sd/prometheus': () => registry.sdGroups(),
+  });
+  const server = http.createServer(
+    {
+      // Node answers a missing Host with an empty 400; checked here instead, as problem+json.
+      requireHostHeader: false,
+      // Bounded sockets: slow headers, slow uploads and idle keep-alives cannot pin connections.
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: 65_000,
+      // How often node checks the two timeouts above (its default, 30 s, would let a slow
+      // client run up to 30 s past them): a quarter of the shorter one, 25 ms to 1 s.
+      connectionsCheckingInterval: Math.min(
+        1000,
+        Math.max(25, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
+      ),
+    },
+    (req, res) => {
+      if (connectionGuard.refuses(req)) {
+        overload('connections');
+        refuse(res, problems.overloaded('connections'));
         return;
       }
-      socket.end(clientErrorAnswer(err.code, randomUUID()));
+      const malformed = malformedRequest(req);
+      if (malformed !== undefined) {
+        refuse(res, problems.badRequest(malformed));
+        return;
+      }
+      pipeline.handle(req, res);
+    },
+  );
+  connectionGuard.attach(server);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // As Node's default handler: answer only if no response is under way on this socket.
+    const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    socket.end(clientErrorAnswer(err.code, randomUUID()));
+  });
+  // CONNECT asks for a tunnel; without a listener Node would drop the socket without an answer.
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+    socket.end(rawProblemAnswer(problems.methodNotAllowed('POST'), randomUUID()));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
     });
-    // CONNECT asks for a tunnel; without a listener Node would drop the socket without an answer.
-    server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
-      socket.end(rawProblemAnswer(problems.methodNotAllowed('POST'), randomUUID()));
-    });
-    const s = server;
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(config.port, config.host, () => {
-        s.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    deadlines.close();
-    pipeline.close();
-    await listener.close();
-    await inspector.close();
-    await broker.close();
-    await ops?.close();
-    throw err;
-  }
-  const httpServer = server;
-  const port = (httpServer.address() as AddressInfo).port;
+  });
+  let closed: Promise<void> | undefined;
+  runtime.add({
+    name: 'http-server',
+    quiesce: () => {
+      shuttingDown = true;
+      closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    // Keep-alive connections close as soon as their request is answered; after the bound, all.
+    drain: async (timeoutMs) => {
+      let cut = false;
+      const reaper = setInterval(() => server.closeIdleConnections(), 50);
+      const timer = setTimeout(() => {
+        cut = true;
+        server.closeAllConnections();
+      }, timeoutMs);
+      await closed;
+      clearInterval(reaper);
+      clearTimeout(timer);
+      return !cut;
+    },
+  });
+  const port = (server.address() as AddressInfo).port;
   logger.info(
     {
       port,
@@ -277,44 +321,17 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     'gateway ready',
   );
 
-  const opsServer = ops;
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      shuttingDown = true;
-      logger.info('stopping: no new connections, finishing in-flight requests');
-      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      // Keep-alive connections close as soon as their request is answered; after the bound, all.
-      const reaper = setInterval(() => httpServer.closeIdleConnections(), 50);
-      const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
-      timer.unref();
-      await closed;
-      clearInterval(reaper);
-      clearTimeout(timer);
-      deadlines.close();
-      pipeline.close();
-      await listener.close();
-      await inspector.close();
-      await rpc.close();
-      await publisher.close();
-      await broker.close();
-      await opsServer.close();
-      await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
-      logger.info('stopped');
-      logger.flush();
-    })());
-
   return {
     instanceId,
     config,
     port,
-    opsPort: opsServer.port,
+    opsPort: ops.port,
     logger,
     metrics,
     registry,
-    broker,
-    isReady,
-    stop,
+    connections,
+    isReady: runtime.isReady,
+    stop: runtime.stop,
   };
 }
 

@@ -1,4 +1,5 @@
 import {
+  BrokerBusyError,
   BrokerUnavailableError,
   ClosedError,
   PublishNackedError,
@@ -17,6 +18,7 @@ describe('toProblem', () => {
     [new RpcTimeoutError(100), 504, 'reply-timeout', undefined],
     [new PublishTimeoutError('slow'), 503, 'broker-unavailable', 5],
     [new BrokerUnavailableError('down'), 503, 'broker-unavailable', 5],
+    [new BrokerBusyError('full'), 503, 'broker-busy', 1],
     [new ClosedError('closed'), 503, 'broker-unavailable', 5],
     [new Error('boom'), 500, 'internal', undefined],
     ['a string', 500, 'internal', undefined],

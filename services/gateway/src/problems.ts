@@ -12,6 +12,8 @@ export { PROBLEM_CONTENT_TYPE };
 
 /** Seconds a client should wait before retrying after a broker-side 503. */
 export const RETRY_AFTER_UNAVAILABLE_S = 5;
+/** Seconds before retrying a message refused by back-pressure (the broker is not taking messages). */
+export const RETRY_AFTER_BUSY_S = 1;
 /** Seconds before retrying a message the broker refused (queue full). */
 export const RETRY_AFTER_QUEUE_FULL_S = 1;
 /** Seconds before retrying a request refused because the gateway is at a connection or body-bytes cap. */
@@ -67,6 +69,12 @@ export const problems = {
     ),
   brokerUnavailable: (detail = 'the message broker is unavailable; retry later') =>
     problem('BROKER_UNAVAILABLE', detail, { retryAfterS: RETRY_AFTER_UNAVAILABLE_S }),
+  brokerBusy: () =>
+    problem(
+      'BROKER_BUSY',
+      'the broker is not taking messages right now (flow control or a resource alarm); nothing was sent; retry later',
+      { retryAfterS: RETRY_AFTER_BUSY_S },
+    ),
   noLiveInstance: (service: string) =>
     problem(
       'NO_LIVE_INSTANCE',
@@ -122,8 +130,10 @@ export function toProblem(
         return problems.replyTimeout(service, ctx.timeoutMs ?? 0);
       case 'PUBLISH_TIMEOUT':
         return problems.brokerUnavailable(
-          'the broker did not confirm the message in time; retry later',
+          'the broker did not confirm the message in time; it may still be delivered; retry later',
         );
+      case 'BROKER_BUSY':
+        return problems.brokerBusy();
       case 'BROKER_UNAVAILABLE':
       case 'CLOSED':
         return problems.brokerUnavailable();
