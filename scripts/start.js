@@ -119,6 +119,9 @@ async function main() {
     const opsPort = name === 'gateway' ? basePort : next++;
     const env = { ...process.env, AMQP_URL: amqpUrl, METRICS_PORT: String(opsPort) };
     if (name === 'gateway') env.PORT = gatewayPort;
+    // The console scrapes the gateway started here (the gateway does not announce itself).
+    if (name === 'console' && names.includes('gateway'))
+      env.CONSOLE_GATEWAY_METRICS_URL ??= `http://127.0.0.1:${basePort}/metrics`;
     const child = spawn(process.execPath, [main], {
       cwd: ROOT,
       env,
@@ -160,7 +163,12 @@ async function main() {
     service: p.name,
     pid: String(p.child.pid),
     state: ready[i] ? 'ready' : 'NOT READY',
-    http: p.name === 'gateway' ? `http://127.0.0.1:${gatewayPort}/v1/<service>` : '-',
+    http:
+      p.name === 'gateway'
+        ? `http://127.0.0.1:${gatewayPort}/v1/<service>`
+        : p.name === 'console'
+          ? `http://127.0.0.1:${process.env.CONSOLE_PORT || '3001'}/`
+          : '-',
     metrics: `http://127.0.0.1:${p.opsPort}/metrics`,
   }));
   const cols = Object.keys(rows[0]);

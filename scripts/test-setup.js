@@ -12,7 +12,8 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 /**
  * What the suite needs from Debian, each with the check that says it is there: promtool (the
  * Prometheus config, rule and metrics checks), pika for Debian's python3 (interop with the pika
- * tutorial) and the RabbitMQ server binaries (private nodes for the disruptive tests).
+ * tutorial), Chromium (the console page, driven by puppeteer-core) and the RabbitMQ server binaries
+ * (private nodes for the disruptive tests).
  */
 const PACKAGES = [
   { pkg: 'prometheus', why: 'promtool', ok: () => onPath('promtool') },
@@ -20,6 +21,11 @@ const PACKAGES = [
     pkg: 'python3-pika',
     why: 'pika for /usr/bin/python3',
     ok: () => run('/usr/bin/python3', ['-c', 'import pika']).status === 0,
+  },
+  {
+    pkg: 'chromium',
+    why: 'headless Chromium for the console page test',
+    ok: () => fs.existsSync('/usr/bin/chromium'),
   },
   {
     pkg: 'rabbitmq-server',

@@ -125,6 +125,59 @@
     );
   }
 
+  // Dead letters: read-only list; replay asks for a gateway API key and a confirmation, both checked by the server.
+  let dlqService;
+  async function showDeadLetters(name) {
+    dlqService = name;
+    $('dead-letters').hidden = false;
+    $('dlq-name').textContent = `${name}.dlq`;
+    $('dlq-result').textContent = '';
+    const res = await fetch(`/api/dlq/${encodeURIComponent(name)}?limit=50`);
+    const body = $('dlq-table').tBodies[0];
+    body.replaceChildren();
+    if (!res.ok) {
+      $('dlq-result').textContent = (await res.json()).detail;
+      return;
+    }
+    for (const l of (await res.json()).letters) {
+      const row = document.createElement('tr');
+      cell(row, String(l.position));
+      cell(row, l.messageId ?? '–');
+      cell(row, l.failedAt ?? '–');
+      cell(row, String(l.attempt ?? '–'));
+      cell(row, `${l.errorCode ?? ''} ${l.errorMessage ?? ''}`.trim() || '–');
+      cell(row, l.body.slice(0, 120));
+      body.appendChild(row);
+    }
+  }
+
+  async function replay() {
+    const key = window.prompt(`Gateway API key to replay ${dlqService}.dlq:`);
+    if (!key) return;
+    const post = (body) =>
+      fetch(`/api/dlq/${encodeURIComponent(dlqService)}/replay`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const first = await post({});
+    const offer = await first.json();
+    if (!first.ok) {
+      $('dlq-result').textContent = offer.detail;
+      return;
+    }
+    if (!window.confirm(`Replay ${offer.toReplay} dead letter(s) to ${dlqService}?`)) return;
+    const done = await post({ confirm: offer.confirm });
+    const r = await done.json();
+    $('dlq-result').textContent = done.ok
+      ? `replayed ${r.replayed}, kept ${r.kept}, skipped ${r.skippedCalls + r.skippedExpired}`
+      : r.detail || r.error;
+    showDeadLetters(dlqService);
+  }
+  $('dlq-replay').addEventListener('click', () =>
+    replay().catch((e) => ($('dlq-result').textContent = String(e))),
+  );
+
   function onOverview(o) {
     renderTable(o.services);
     renderGateway(o.gateway);

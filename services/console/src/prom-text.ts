@@ -19,21 +19,35 @@ function number(text: string): number {
   return Number(text);
 }
 
-/** Every sample of the families named in `wanted` (all when omitted); comments and bad lines are skipped. */
+function parseLine(line: string, out: Sample[]): void {
+  const m = LINE.exec(line.trim());
+  if (!m) return;
+  const labels: Record<string, string> = {};
+  if (m[2]) for (const l of m[2].matchAll(LABEL)) labels[l[1] as string] = unescape(l[2] as string);
+  const value = number(m[3] as string);
+  if (!Number.isNaN(value)) out.push({ name: m[1] as string, labels, value });
+}
+
+/**
+ * Every sample of the families named in `wanted` (all when omitted); comments and bad lines are
+ * skipped. With `wanted`, only the lines of those families are looked at (found with indexOf: a
+ * scrape is mostly other families, and the console reads many every interval).
+ */
 export function parsePrometheusText(text: string, wanted?: ReadonlySet<string>): Sample[] {
   const out: Sample[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const m = LINE.exec(line);
-    if (!m) continue;
-    const name = m[1] as string;
-    if (wanted && !wanted.has(familyOf(name))) continue;
-    const labels: Record<string, string> = {};
-    if (m[2])
-      for (const l of m[2].matchAll(LABEL)) labels[l[1] as string] = unescape(l[2] as string);
-    const value = number(m[3] as string);
-    if (!Number.isNaN(value)) out.push({ name, labels, value });
+  if (!wanted) {
+    for (const line of text.split('\n')) if (line !== '' && line[0] !== '#') parseLine(line, out);
+    return out;
+  }
+  const doc = `\n${text}`;
+  for (const family of wanted) {
+    const needle = `\n${family}`;
+    for (let at = doc.indexOf(needle); at !== -1; at = doc.indexOf(needle, at + 1)) {
+      const end = doc.indexOf('\n', at + 1);
+      const line = doc.slice(at + 1, end === -1 ? undefined : end);
+      const cut = line.search(/[{\s]/);
+      if (familyOf(cut === -1 ? line : line.slice(0, cut)) === family) parseLine(line, out);
+    }
   }
   return out;
 }

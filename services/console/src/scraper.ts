@@ -1,4 +1,5 @@
 // Scrapes every live instance's /metrics and the broker's queue depths once per interval, into the history.
+import http from 'node:http';
 import type { Logger } from '@warren/observability';
 import type { History, Scrape } from './history';
 import { parsePrometheusText } from './prom-text';
@@ -26,13 +27,31 @@ export interface ScraperOptions {
 
 const DEPTH = 'rabbitmq_detailed_queue_messages';
 
-async function fetchText(url: string, timeoutMs: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    return res.ok ? await res.text() : undefined;
-  } catch {
-    return undefined;
-  }
+/** Kept-alive connections to every target: a scrape every interval should not cost a TCP setup. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+/** The body of a 200 answer, or undefined (error, other status, timeout); plain http, https via fetch. */
+function fetchText(url: string, timeoutMs: number): Promise<string | undefined> {
+  if (!url.startsWith('http:'))
+    return fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).then(
+      (res) => (res.ok ? res.text() : undefined),
+      () => undefined,
+    );
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return resolve(undefined);
+      }
+      res.setEncoding('utf8');
+      let body = '';
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
 }
 
 export class Scraper {
