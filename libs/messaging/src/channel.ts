@@ -130,6 +130,8 @@ export class ManagedChannel extends EventEmitter<ManagedChannelEvents> implement
   private generation = 0;
   /** Consecutive failed reopens (backoff). */
   private failures = 0;
+  /** Opens under way (a reopen does not start while the host's re-attach opens). */
+  private opening = 0;
   private reopenTimer: NodeJS.Timeout | undefined;
   private readonly setups: ChannelSetup[] = [];
   private readonly consumers: ConsumerSpec[] = [];
@@ -341,6 +343,15 @@ export class ManagedChannel extends EventEmitter<ManagedChannelEvents> implement
   }
 
   private async open(connection: ChannelModel): Promise<void> {
+    this.opening++;
+    try {
+      await this.openChannel(connection);
+    } finally {
+      this.opening--;
+    }
+  }
+
+  private async openChannel(connection: ChannelModel): Promise<void> {
     const generation = ++this.generation;
     const { confirm, highWaterMark, logger } = this.options;
     const channelOptions = highWaterMark === undefined ? undefined : { highWaterMark };
@@ -452,7 +463,8 @@ export class ManagedChannel extends EventEmitter<ManagedChannelEvents> implement
   }
 
   private reopen(): void {
-    if (this._state !== 'opening' || this.link || this.host.state !== 'connected') return;
+    if (this._state !== 'opening' || this.link || this.opening > 0) return;
+    if (this.host.state !== 'connected') return;
     let connection: ChannelModel;
     try {
       connection = this.host.connection();
@@ -464,7 +476,7 @@ export class ManagedChannel extends EventEmitter<ManagedChannelEvents> implement
         if (this.link) this.options.logger.info({ channel: this.name }, 'channel reopened');
       },
       (err: unknown) => {
-        if (this._state !== 'opening' || this.link) return;
+        if (this._state !== 'opening' || this.link || this.opening > 0) return;
         this.failures++;
         const error = err instanceof Error ? err : new Error(String(err));
         const next = this.reopenDelay();

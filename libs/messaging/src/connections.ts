@@ -1,7 +1,12 @@
 // A process's two broker connections: one publishes, one consumes, so a resource alarm that blocks publishing does not stall deliveries and acks.
 import { Broker, type BrokerOptions } from './broker';
 
-export type ConnectionsOptions = Omit<BrokerOptions, 'role'>;
+export type ConnectionRole = 'publish' | 'consume';
+
+export interface ConnectionsOptions extends Omit<BrokerOptions, 'role' | 'onReconnect'> {
+  /** Called after each successful reconnect of either connection (not the first connect). */
+  onReconnect?: (role: ConnectionRole) => void;
+}
 
 /**
  * RabbitMQ blocks a connection that publishes while a memory or disk alarm is in effect: it stops
@@ -19,8 +24,14 @@ export class Connections {
 
   /** Opens both (in parallel); when either fails, the other is closed and the error thrown. */
   static async connect(options: ConnectionsOptions): Promise<Connections> {
-    const open = (role: 'publish' | 'consume') =>
-      Broker.connect({ ...options, role, connectionName: `${options.connectionName}:${role}` });
+    const { onReconnect } = options;
+    const open = (role: ConnectionRole) =>
+      Broker.connect({
+        ...options,
+        role,
+        connectionName: `${options.connectionName}:${role}`,
+        onReconnect: onReconnect && (() => onReconnect(role)),
+      });
     const [publish, consume] = await Promise.allSettled([open('publish'), open('consume')]);
     if (publish.status === 'fulfilled' && consume.status === 'fulfilled')
       return new Connections(publish.value, consume.value);

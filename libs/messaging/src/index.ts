@@ -1,6 +1,6 @@
 // Public surface of @warren/messaging.
 export { Broker, type BrokerOptions, type BrokerState } from './broker';
-export { Connections, type ConnectionsOptions } from './connections';
+export { Connections, type ConnectionRole, type ConnectionsOptions } from './connections';
 export {
   ManagedChannel,
   type ChannelHost,

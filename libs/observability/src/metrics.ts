@@ -160,19 +160,25 @@ export function gatewayMetrics(registry: Registry, edge?: GatewayEdgeReadings): 
 }
 
 export interface MessagingMetrics {
-  reconnects: Counter;
+  /** By `connection`: every process has a `publish` and a `consume` connection. */
+  reconnects: Counter<'connection'>;
   rpcPending: Gauge;
   rpcLateReplies: Counter;
 }
 
 /** Connection and RPC client health, registered by every process that talks to the broker. */
 export function messagingMetrics(registry: Registry): MessagingMetrics {
+  const reconnects = new Counter({
+    name: 'mq_connection_reconnects_total',
+    help: 'Broker connections re-established after a loss, by connection (publish, consume)',
+    labelNames: ['connection'] as const,
+    registers: [registry],
+  });
+  // Both series exist from the start (at 0), so increase() sees the first reconnect.
+  reconnects.labels('publish');
+  reconnects.labels('consume');
   return {
-    reconnects: new Counter({
-      name: 'mq_connection_reconnects_total',
-      help: 'Broker connections re-established after a loss',
-      registers: [registry],
-    }),
+    reconnects,
     rpcPending: new Gauge({
       name: 'mq_rpc_pending_calls',
       help: 'RPC calls waiting for a reply',

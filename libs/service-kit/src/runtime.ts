@@ -36,7 +36,7 @@ export interface ProcessRuntime {
   readonly logger: Logger;
   /** The process's Prometheus registry (`service` default label). */
   readonly metrics: Registry;
-  /** mq_* families shared by every process (reconnects of both connections, RPC). */
+  /** mq_* families shared by every process (reconnects by connection, RPC). */
   readonly mq: MessagingMetrics;
   readonly connections: Connections;
   /** Registers a part: its readiness counts, it is quiesced, drained and closed by stop(). */
@@ -69,7 +69,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<ProcessRunt
     logger,
     connectionName: `${options.name}:${instanceId}`,
     initialRetries: options.connectRetries,
-    onReconnect: () => mq.reconnects.inc(),
+    onReconnect: (role) => mq.reconnects.labels(role).inc(),
   });
 
   const lifecycle = new Lifecycle(logger);

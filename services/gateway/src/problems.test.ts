@@ -40,6 +40,14 @@ describe('toProblem', () => {
     expect(toProblem(p)).toBe(p);
   });
 
+  it('maps once: a mapped problem mapped again keeps its own detail', () => {
+    const once = toProblem(new PublishTimeoutError('slow'), { service: 'svc' });
+    expect(once.publicDetail).toMatch(/may still be delivered/);
+    expect(toProblem(once)).toBe(once);
+    const unreachable = toProblem(new UnroutableError('svc'), { service: 'svc', live: true });
+    expect(toProblem(unreachable).publicDetail).toMatch(/not reachable right now/);
+  });
+
   it('never leaks an internal error message', () => {
     expect(toProblem(new Error('secret detail')).message).not.toContain('secret');
   });

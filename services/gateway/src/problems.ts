@@ -22,12 +22,19 @@ export const RETRY_AFTER_OVERLOADED_S = 1;
 /** Answer with `Connection: close` (and leave any unread request body unread). */
 const CLOSE = { connection: 'close' } as const;
 
+/** The problems the gateway worded itself: toProblem passes them on unchanged. */
+const decided = new WeakSet<WarrenError>();
+
 /** A problem the gateway words itself: its detail is written for clients, so it is public. */
 const problem = (
   code: ErrorCode,
   detail: string,
   options: Omit<WarrenErrorOptions, 'expose'> = {},
-): WarrenError => new WarrenError(code, detail, { ...options, expose: true });
+): WarrenError => {
+  const p = new WarrenError(code, detail, { ...options, expose: true });
+  decided.add(p);
+  return p;
+};
 
 export const problems = {
   badRequest: (detail: string) => problem('BAD_REQUEST', detail),
@@ -114,6 +121,8 @@ export function toProblem(
   ctx: { service?: string; timeoutMs?: number; live?: boolean } = {},
 ): WarrenError {
   const service = ctx.service ?? '?';
+  // Already mapped (e.g. by the publish handler, then again by the error answer): keep its wording.
+  if (err instanceof WarrenError && decided.has(err)) return err;
   if (err instanceof WarrenError) {
     switch (err.code) {
       case 'UNROUTABLE':
