@@ -22,18 +22,17 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{libs,services,tools}/*/src/**/*.test.ts'],
+      // tools/*/lib: the pure parts of the tools (tools/bench's report functions and soak verdict).
+      testMatch: [
+        '<rootDir>/{libs,services,tools}/*/src/**/*.test.ts',
+        '<rootDir>/tools/*/lib/**/*.test.ts',
+      ],
     },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/**/*.test.ts'],
-      // tests/bench: only the pure tests (report functions, soak verdict) run under jest (npm run bench measures).
-      testPathIgnorePatterns: [
-        '/tests/reliability/',
-        '/tests/cluster/',
-        '/tests/bench/(?!(report|soak)\\.test\\.ts$)',
-      ],
+      testPathIgnorePatterns: ['/tests/reliability/', '/tests/cluster/'],
     },
   ],
 };

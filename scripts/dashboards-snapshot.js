@@ -27,7 +27,7 @@ require.extensions['.ts'] = (module, filename) => {
 const { Load, mixedLoadCycle, sleep, startLiveStack } = require('../tests/infra/live-stack.ts');
 const { fetchPanels, overviewSpec } = require('../tests/infra/live-snapshot.ts');
 const { findPrometheusTool } = require('../tests/infra/promql.ts');
-const { renderPng } = require('../tests/bench/lib/charts');
+const { renderPng } = require('../tools/bench/lib/charts');
 
 const log = (line) => process.stdout.write(`snapshot: ${line}\n`);
 

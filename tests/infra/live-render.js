@@ -1,9 +1,9 @@
 'use strict';
 // `node tests/infra/live-render.js <spec.json> <out.png>`: a vega-lite spec -> PNG with the
-// renderer of tests/bench (vega SVG + resvg). Its own process because vega and vega-lite are ES
+// renderer of tools/bench (vega SVG + resvg). Its own process because vega and vega-lite are ES
 // modules, which jest's CommonJS runtime cannot import(); tests/infra/live-snapshot.ts calls it.
 const fs = require('node:fs');
-const { renderPng } = require('../bench/lib/charts');
+const { renderPng } = require('../../tools/bench/lib/charts');
 
 async function main() {
   const [specFile, out] = process.argv.slice(2);

@@ -1,7 +1,7 @@
 // The overview dashboard without Grafana: the main panels' own queries (read from
 // infra/grafana/dashboards/overview.json, not copied) run as range queries against a live
 // Prometheus, laid out as a vega-lite grid; tests/infra/live-render.js draws it to PNG (vega's
-// SVG renderer + resvg, the renderer tests/bench uses for its charts). Used by the live test and
+// SVG renderer + resvg, the renderer tools/bench uses for its charts). Used by the live test and
 // by `npm run dashboards:snapshot` (scripts/dashboards-snapshot.js).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

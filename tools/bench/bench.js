@@ -5,9 +5,9 @@
 //
 //   npm run bench                   # Warren + baselines, ROUNDS x interleaved, then the sweep and charts
 //   npm run bench:peers             # the same plus ../shared/peers' moleculer-tuned and nest rows
-//   ONLY=warren-rpc,raw-rpc ROUNDS=1 node tests/bench/bench.js     # a subset (docs/performance.md untouched)
-//   node tests/bench/bench.js --report docs/performance/results-<stamp>.json   # re-render reports
-//   node tests/bench/bench.js --help   # this text (any other argument stops before running)
+//   ONLY=warren-rpc,raw-rpc ROUNDS=1 node tools/bench/bench.js     # a subset (docs/performance.md untouched)
+//   node tools/bench/bench.js --report docs/performance/results-<stamp>.json   # re-render reports
+//   node tools/bench/bench.js --help   # this text (any other argument stops before running)
 //
 // Knobs (env): ROUNDS 3, WARMUP 2, DURATION 7, CONNECTIONS 64, DRAIN_N 50000, SWEEP 1,
 // SWEEP_CONNECTIONS 1,4,16,64,256, SWEEP_WARMUP 1, SWEEP_DURATION 3, PROFILE 0, ONLY, AMQP_URL,
@@ -20,7 +20,7 @@
 // peers on 3100-3102; set to B: gateways B and B+1, peers B+2..B+4, metrics B+10..B+13).
 // Two runs at the same time on one machine need their own BENCH_PORT_BASE and BENCH_VHOST (the vhost
 // is created and deleted by the run, so its queues never meet another run's), e.g.
-//   BENCH_PORT_BASE=3610 BENCH_VHOST=warren-bench-scale BENCH_OUT=/tmp/bench-scale ONLY=... node tests/bench/bench.js
+//   BENCH_PORT_BASE=3610 BENCH_VHOST=warren-bench-scale BENCH_OUT=/tmp/bench-scale ONLY=... node tools/bench/bench.js
 // Every child is started here and stopped by its PID.
 const fs = require('node:fs');
 const os = require('node:os');
@@ -778,7 +778,7 @@ function meta(stamp, list) {
     date: new Date().toISOString(),
     command: process.env.npm_lifecycle_event
       ? `npm run ${process.env.npm_lifecycle_event}`
-      : `node tests/bench/bench.js ${process.argv.slice(2).join(' ')}`.trim(),
+      : `node tools/bench/bench.js ${process.argv.slice(2).join(' ')}`.trim(),
     config: {
       ...CFG,
       amqpBase: undefined,
@@ -833,7 +833,7 @@ function checkArgs() {
   );
   if (bad.length > 0 || (ri >= 0 && !args[ri + 1]))
     throw new Error(
-      `unknown argument(s) ${bad.join(' ') || '--report without a file'}; see node tests/bench/bench.js --help`,
+      `unknown argument(s) ${bad.join(' ') || '--report without a file'}; see node tools/bench/bench.js --help`,
     );
   return true;
 }

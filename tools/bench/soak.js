@@ -4,8 +4,8 @@
 // gateway and consumer RSS flat within 10 % over 1M requests; no growth in pending-RPC state).
 //
 //   npm run bench:soak                                       # 1,000,000 requests, mixed, docs/performance/
-//   SOAK_N=60000 SOAK_CHUNK=10000 SOAK_OUT=/tmp/soak node tests/bench/soak.js   # a quick look
-//   node tests/bench/soak.js --report docs/performance/soak-<stamp>.json     # re-render soak.md + PNG
+//   SOAK_N=60000 SOAK_CHUNK=10000 SOAK_OUT=/tmp/soak node tools/bench/soak.js   # a quick look
+//   node tools/bench/soak.js --report docs/performance/soak-<stamp>.json     # re-render soak.md + PNG
 //
 // Knobs (env): SOAK_N 1000000, SOAK_CHUNK 50000, SOAK_MODE mixed|async|rpc (mixed: every chunk is
 // half async, half RPC, at the same time on half the connections each), SOAK_CONNECTIONS 64,
@@ -172,7 +172,7 @@ function meta(stamp) {
     .map((k) => `${k}=${process.env[k]}`);
   const invoked = process.env.npm_lifecycle_event
     ? `npm run ${process.env.npm_lifecycle_event}`
-    : 'node tests/bench/soak.js';
+    : 'node tools/bench/soak.js';
   return {
     stamp,
     date: new Date().toISOString(),

@@ -3,8 +3,8 @@
 // prepared tree, --from), libs/ from git revision <rev> (or from the working tree: "worktree"),
 // its own node_modules/@warren links, compiled with tsc -b. Two trees made from one snapshot
 // differ only in libs/, even while other engineers keep editing services in the checkout:
-//   node tests/bench/prepare-baseline.js worktree /tmp/warren-after
-//   node tests/bench/prepare-baseline.js HEAD /tmp/warren-before --from /tmp/warren-after
+//   node tools/bench/prepare-baseline.js worktree /tmp/warren-after
+//   node tools/bench/prepare-baseline.js HEAD /tmp/warren-before --from /tmp/warren-after
 //   WARREN_ROOT=/tmp/warren-after COMPARE_WITH=/tmp/warren-before npm run bench
 // Both variants then run interleaved in the same benchmark run.
 const fs = require('node:fs');
@@ -18,7 +18,7 @@ const from = fromIdx >= 0 ? path.resolve(args[fromIdx + 1]) : null;
 const [rev, dirArg] = args.filter((_, i) => fromIdx < 0 || (i !== fromIdx && i !== fromIdx + 1));
 if (!rev || !dirArg) {
   console.error(
-    'usage: node tests/bench/prepare-baseline.js <git rev | worktree> <dir> [--from <tree>]',
+    'usage: node tools/bench/prepare-baseline.js <git rev | worktree> <dir> [--from <tree>]',
   );
   process.exit(2);
 }

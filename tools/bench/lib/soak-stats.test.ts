@@ -1,6 +1,6 @@
 // The soak test's verdict math on made-up samples: no broker, no processes, no load.
-import { afterWarmup, growth, metric, slope, soakMarkdown, verdict } from './lib/soak-stats';
-import { soakRssSpec } from './lib/charts';
+import { afterWarmup, growth, metric, slope, soakMarkdown, verdict } from './soak-stats';
+import { soakRssSpec } from './charts';
 
 interface Sample {
   chunk: number;

@@ -9,10 +9,10 @@ import {
   scaleOut,
   spread,
   sweepTable,
-} from './lib/report';
-import { machineSection, scaleSection } from './lib/docs';
-import { summarize } from './lib/profile';
-import { lineSpec } from './lib/charts';
+} from './report';
+import { machineSection, scaleSection } from './docs';
+import { summarize } from './profile';
+import { lineSpec } from './charts';
 
 const http = (rps: number, p50: number, p99: number) => ({
   rps,
