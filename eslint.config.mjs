@@ -23,7 +23,8 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    files: ['scripts/**', 'tests/**', '**/*.test.ts', '**/*.js', '**/*.mjs'],
+    // Scripts, tests and tools print; libraries and services log through pino.
+    files: ['scripts/**', 'tests/**', 'tools/**', '**/*.test.ts', '**/*.js', '**/*.mjs'],
     rules: { 'no-console': 'off' },
   },
 );

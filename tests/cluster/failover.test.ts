@@ -568,5 +568,7 @@ function writeResults(file: string, results: Results): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   // The Markdown views (docs/scaling-results.md and the blocks of docs/scaling.md) come from the JSON.
-  execFileSync(process.execPath, [path.join(__dirname, 'report.js'), file], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(ROOT, 'tools/reports/scaling.js'), file], {
+    stdio: 'inherit',
+  });
 }

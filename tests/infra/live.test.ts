@@ -26,7 +26,12 @@ import {
   type PromApi,
   type PromSeries,
 } from './live-stack';
-import { fetchPanels, overviewSpec, pngSize, renderSpecToPng } from './live-snapshot';
+import {
+  fetchPanels,
+  overviewSpec,
+  pngSize,
+  renderSpecToPng,
+} from '../../tools/reports/overview-snapshot';
 import {
   DEFAULT_GRAFANA_VARIABLES,
   dashboardExpressions,

@@ -14,5 +14,5 @@ module.exports = {
   testTimeout: 180_000,
   maxWorkers: 1,
   globalSetup: '<rootDir>/tests/reliability/support/clear-rows.js',
-  globalTeardown: '<rootDir>/tests/reliability/report.js',
+  globalTeardown: '<rootDir>/tools/reports/reliability.js',
 };

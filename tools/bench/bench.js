@@ -1,4 +1,3 @@
-'use strict';
 // Warren's benchmark: the gateway (async and RPC), the service-kit consumer draining a pre-filled
 // queue, and in the same run the baselines (raw amqplib RPC and publisher, plain express, the naive
 // gateway) and, with --peers, the peers (Moleculer tuned, NestJS). Interleaved rounds, autocannon.
@@ -22,6 +21,7 @@
 // is created and deleted by the run, so its queues never meet another run's), e.g.
 //   BENCH_PORT_BASE=3610 BENCH_VHOST=warren-bench-scale BENCH_OUT=/tmp/bench-scale ONLY=... node tools/bench/bench.js
 // Every child is started here and stopped by its PID.
+'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -820,8 +820,10 @@ function checkArgs() {
     const head = fs.readFileSync(__filename, 'utf8').split('\n');
     console.log(
       head
-        .slice(1)
-        .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//')))
+        .slice(
+          0,
+          head.findIndex((l) => !l.startsWith('//')),
+        )
         .map((l) => l.replace(/^\/\/ ?/, ''))
         .join('\n'),
     );

@@ -1,4 +1,3 @@
-'use strict';
 // Builds a tree for an A/B run: services and configs from the working tree (or from another
 // prepared tree, --from), libs/ from git revision <rev> (or from the working tree: "worktree"),
 // its own node_modules/@warren links, compiled with tsc -b. Two trees made from one snapshot
@@ -7,6 +6,7 @@
 //   node tools/bench/prepare-baseline.js HEAD /tmp/warren-before --from /tmp/warren-after
 //   WARREN_ROOT=/tmp/warren-after COMPARE_WITH=/tmp/warren-before npm run bench
 // Both variants then run interleaved in the same benchmark run.
+'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');

@@ -1,7 +1,7 @@
-'use strict';
 // Minimal raw amqplib consumer for the drain comparison: the same queue, the same prefetch as the
 // service, manual ack, JSON.parse of each body (the service-kit echo does no more work than that).
 // Env: AMQP_URL, QUEUE, PREFETCH. Tells its parent {ready}, and {count} when asked with {cmd:'count'}.
+'use strict';
 const amqp = require('amqplib');
 
 const url = process.env.AMQP_URL;

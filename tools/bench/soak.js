@@ -1,4 +1,3 @@
-'use strict';
 // Warren's soak test: echo + gateway with production defaults, SOAK_N requests in chunks, RSS and
 // pending-RPC state sampled after each chunk, and a verdict computed from the samples (issue 6:
 // gateway and consumer RSS flat within 10 % over 1M requests; no growth in pending-RPC state).
@@ -13,6 +12,7 @@
 // docs/performance, BENCH_VHOST warren-soak, AMQP_URL, SOAK_GATEWAY_PORT 3310,
 // SOAK_GATEWAY_OPS_PORT 9480, SOAK_ECHO_OPS_PORT 9481. Every child is started here and stopped by
 // its PID; the vhost is created for the run and deleted after it.
+'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');

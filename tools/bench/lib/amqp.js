@@ -1,6 +1,6 @@
-'use strict';
 // Broker-side helpers of the benchmark: its own vhost (so no other test's consumers or heartbeats
 // touch its queues), queue deletion, pre-filling a durable queue, and watching a queue's depth.
+'use strict';
 const { execFile } = require('node:child_process');
 const { promisify } = require('node:util');
 const { randomUUID } = require('node:crypto');

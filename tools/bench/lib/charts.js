@@ -1,6 +1,6 @@
-'use strict';
 // PNG charts of the concurrency sweep: vega-lite -> vega (SVG renderer, no canvas) -> resvg (PNG).
 // Everything installs from npm as prebuilt packages; fonts come from the system (DejaVu on Debian).
+'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 

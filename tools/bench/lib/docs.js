@@ -1,7 +1,7 @@
-'use strict';
 // Writes the benchmark's outputs: results-<stamp>.json, latest.md and the PNG charts into
 // docs/performance/, and (after a full run) docs/performance.md. Every figure comes from the
 // saved results; nothing here is typed by hand.
+'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const report = require('./report');

@@ -1,6 +1,6 @@
-'use strict';
 // Child processes of the benchmark: started here, tracked by PID, stopped by PID (never by name);
 // CPU from /proc/<pid>/stat over a window and RSS from /proc/<pid>/status.
+'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');

@@ -1,6 +1,6 @@
-'use strict';
 // Summary of a V8 .cpuprofile (node --cpu-prof): self time by function and by package, and
 // inclusive ("total") time of the functions that matter. Pure on the parsed profile.
+'use strict';
 
 /** Where a frame's code lives: a package in node_modules, a Warren lib or service, node internals, or V8. */
 function ownerOf(url, functionName) {

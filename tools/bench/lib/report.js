@@ -1,6 +1,6 @@
-'use strict';
 // Pure report functions of the benchmark: medians and spreads, the results table, the ratios vs
 // targets, and the generated markdown. No I/O here, so the smoke test can run them on sample data.
+'use strict';
 
 /** Median of the finite values, NaN when there is none. */
 function median(values) {

@@ -1,6 +1,6 @@
-'use strict';
 // What bench.js and soak.js share as scripts: the run's facts (machine, versions, commit), and a
 // main() whose children are killed and whose vhost is dropped however the script ends.
+'use strict';
 const os = require('node:os');
 const { execFileSync } = require('node:child_process');
 const procs = require('./procs');

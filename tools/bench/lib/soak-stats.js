@@ -1,10 +1,10 @@
-'use strict';
 // The soak test's verdict, computed from its samples (pure: no broker, no processes, no clock).
 //
 // A sample is taken after each chunk of requests: { sent, rss: { gateway, echo }, heapUsedMb: {...},
 // pendingRpc, pendingRpcMax, errors, non2xx, ... }. Warm-up is the first `warmupFraction` of the
 // requests; the growth of a figure is the median of the last `window` samples over the median of
 // the first `window` samples taken once warm-up is over, minus 1.
+'use strict';
 const { median, fmt } = require('./report');
 
 const DEFAULTS = { warmupFraction: 0.1, window: 3, maxGrowth: 0.1 };

@@ -1,6 +1,6 @@
-'use strict';
 // What bench.js and soak.js both run: the Warren echo and gateway process specs (production
 // defaults), the request body, one autocannon run, and the probe that waits for a 2xx.
+'use strict';
 const path = require('node:path');
 const autocannon = require('autocannon');
 const procs = require('./procs');

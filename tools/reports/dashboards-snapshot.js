@@ -13,7 +13,7 @@ const { parseArgs } = require('node:util');
 const { execFileSync } = require('node:child_process');
 const swc = require('@swc/core');
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '..', '..');
 
 // The stack is TypeScript shared with the live test: compile it on require with swc, as jest does.
 require.extensions['.ts'] = (module, filename) => {
@@ -24,10 +24,10 @@ require.extensions['.ts'] = (module, filename) => {
   });
   module._compile(code, filename);
 };
-const { Load, mixedLoadCycle, sleep, startLiveStack } = require('../tests/infra/live-stack.ts');
-const { fetchPanels, overviewSpec } = require('../tests/infra/live-snapshot.ts');
-const { findPrometheusTool } = require('../tests/infra/promql.ts');
-const { renderPng } = require('../tools/bench/lib/charts');
+const { Load, mixedLoadCycle, sleep, startLiveStack } = require('../../tests/infra/live-stack.ts');
+const { fetchPanels, overviewSpec } = require('./overview-snapshot.ts');
+const { findPrometheusTool } = require('../../tests/infra/promql.ts');
+const { renderPng } = require('../bench/lib/charts');
 
 const log = (line) => process.stdout.write(`snapshot: ${line}\n`);
 

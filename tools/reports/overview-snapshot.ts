@@ -1,8 +1,8 @@
 // The overview dashboard without Grafana: the main panels' own queries (read from
 // infra/grafana/dashboards/overview.json, not copied) run as range queries against a live
-// Prometheus, laid out as a vega-lite grid; tests/infra/live-render.js draws it to PNG (vega's
+// Prometheus, laid out as a vega-lite grid; tools/reports/render-png.js draws it to PNG (vega's
 // SVG renderer + resvg, the renderer tools/bench uses for its charts). Used by the live test and
-// by `npm run dashboards:snapshot` (scripts/dashboards-snapshot.js).
+// by `npm run dashboards:snapshot` (tools/reports/dashboards-snapshot.js).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +13,8 @@ import {
   panelsOf,
   substituteGrafanaVariables,
   type GrafanaPanel,
-} from './promql';
-import type { PromApi } from './live-stack';
+} from '../../tests/infra/promql';
+import type { PromApi } from '../../tests/infra/live-stack';
 
 export interface SnapshotPanel {
   /** Panel title in overview.json. */
@@ -262,7 +262,7 @@ export async function renderSpecToPng(spec: Record<string, unknown>, file: strin
   try {
     const specFile = path.join(dir, 'spec.json');
     writeFileSync(specFile, JSON.stringify(spec));
-    const script = path.join(__dirname, 'live-render.js');
+    const script = path.join(__dirname, 'render-png.js');
     const child = spawn(process.execPath, [script, specFile, file], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -270,7 +270,7 @@ export async function renderSpecToPng(spec: Record<string, unknown>, file: strin
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    if (code !== 0) throw new Error(`live-render.js exited ${code}:\n${out}`);
+    if (code !== 0) throw new Error(`render-png.js exited ${code}:\n${out}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
