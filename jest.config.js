@@ -22,10 +22,12 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      // tools/*/lib: the pure parts of the tools (tools/bench's report functions and soak verdict).
+      // tools/*/lib: the pure parts of the tools (tools/bench's report functions and soak verdict);
+      // the new-service template's own test, as a generated service's runs.
       testMatch: [
         '<rootDir>/{libs,services,tools}/*/src/**/*.test.ts',
         '<rootDir>/tools/*/lib/**/*.test.ts',
+        '<rootDir>/tools/new-service/template/src/**/*.test.ts',
       ],
     },
     {

@@ -109,7 +109,7 @@ describe('npm run new-service (end to end)', () => {
     // node_modules are links).
     await node(tmp, ['node_modules/typescript/bin/tsc', '-b', 'libs/protocol']);
     const gen = await node(tmp, [
-      'scripts/new-service.js',
+      'tools/new-service/new-service.js',
       name,
       '--no-install',
       '--description',
@@ -141,7 +141,7 @@ describe('npm run new-service (end to end)', () => {
       });
     }
     // Refuses a second time, changing nothing.
-    const again = await node(tmp, ['scripts/new-service.js', name, '--no-install']).catch(
+    const again = await node(tmp, ['tools/new-service/new-service.js', name, '--no-install']).catch(
       (err: { code: number; stderr: string }) => err,
     );
     expect(again).toMatchObject({

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run new-service -- <name>`: scaffolds services/<name>/ and wires it into the build and docker-compose.yml.
+// `npm run new-service -- <name>`: services/<name>/ from the template beside this file, wired into the
+// build, docker-compose.yml, the RabbitMQ definitions and infra/k8s.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -9,7 +10,9 @@ const { parseArgs } = require('node:util');
 // The wire rule (pattern and reserved names) is @warren/protocol's; `npm run new-service` builds it first.
 const { SERVICE_NAME_RULE, serviceNameProblem } = require('@warren/protocol');
 
-const ROOT = path.resolve(__dirname, '..');
+const YAML = require('yaml');
+
+const ROOT = path.resolve(__dirname, '..', '..');
 /** Names also taken in this repository: workspace packages, compose services, folders. */
 const LAYOUT_NAMES = new Set([
   'protocol',
@@ -17,6 +20,10 @@ const LAYOUT_NAMES = new Set([
   'observability',
   'service-kit',
   'dlq',
+  'bench',
+  'reports',
+  'new-service',
+  'template-service',
   'rabbitmq',
   'prometheus',
   'grafana',
@@ -32,10 +39,11 @@ const LAYOUT_NAMES = new Set([
 
 const USAGE = `Usage: npm run new-service -- <name> [--description TEXT] [--no-install]
 
-Creates services/<name>/ (package.json, tsconfig.json, src/main.ts, src/service.ts, src/service.test.ts,
-README.md), adds it to tsconfig.json's references and to docker-compose.yml, and runs npm install so
-the workspace is linked and package-lock.json lists it. <name> is the queue name:
-lowercase letters, digits and dashes, starting with a letter, at most 63 characters.
+Creates services/<name>/ from tools/new-service/template (package.json, tsconfig.json, README.md,
+src/main.ts, src/service.ts, src/service.test.ts: the service template-service, renamed), adds it
+to tsconfig.json's references, docker-compose.yml, infra/rabbitmq/definitions.json and infra/k8s,
+and runs npm install so the workspace is linked and package-lock.json lists it. <name> is the
+queue name: lowercase letters, digits and dashes, starting with a letter, at most 63 characters.
 
   --description TEXT   one line for package.json and the README
   --no-install         skip npm install (run it yourself before committing: CI uses npm ci)
@@ -55,7 +63,8 @@ function validateName(name, root = ROOT) {
   const problem = serviceNameProblem(name);
   if (problem === 'invalid')
     throw new UsageError(`invalid service name "${name}": ${SERVICE_NAME_RULE}`);
-  if (problem === 'reserved' || LAYOUT_NAMES.has(name))
+  const workspace = ['libs', 'tools'].some((group) => fs.existsSync(path.join(root, group, name)));
+  if (problem === 'reserved' || LAYOUT_NAMES.has(name) || workspace)
     throw new UsageError(`"${name}" is reserved`);
   const dir = path.join(root, 'services', name);
   if (fs.existsSync(dir)) {
@@ -63,7 +72,6 @@ function validateName(name, root = ROOT) {
   }
   const compose = path.join(root, 'docker-compose.yml');
   if (fs.existsSync(compose)) {
-    const YAML = require('yaml');
     const services = YAML.parse(fs.readFileSync(compose, 'utf8'))?.services ?? {};
     if (Object.prototype.hasOwnProperty.call(services, name)) {
       throw new UsageError(`docker-compose.yml already has a service "${name}"`);
@@ -74,146 +82,65 @@ function validateName(name, root = ROOT) {
 const camel = (name) => name.replace(/-([a-z0-9])/g, (_, c) => c.toUpperCase());
 const title = (name) => name.charAt(0).toUpperCase() + name.slice(1);
 
-/** The files of a new service, by path relative to services/<name>/. */
-function serviceFiles(name, description, zodRange) {
-  const input = `${camel(name)}Input`;
-  const packageJson = {
-    name: `@warren/${name}`,
-    version: '0.1.0',
-    private: true,
-    description,
-    main: 'dist/main.js',
-    scripts: { start: 'node dist/main.js' },
-    dependencies: { '@warren/service-kit': '0.1.0', zod: zodRange },
-  };
-  const tsconfig = `{
-  "extends": "../../tsconfig.base.json",
-  "compilerOptions": { "rootDir": "src", "outDir": "dist" },
-  "include": ["src"],
-  "exclude": ["src/**/*.test.ts"],
-  "references": [{ "path": "../../libs/service-kit" }]
+/**
+ * The template: a working service named `template-service` (tools/new-service/template), type-checked
+ * by `tsc -b` (tools/new-service/tsconfig.json) and tested by `npm test` like any service.
+ */
+const TEMPLATE_DIR = path.join(__dirname, 'template');
+const TEMPLATE_NAME = 'template-service';
+/** The template's description, which is also the default one: `The <name> consumer service`. */
+const TEMPLATE_DESCRIPTION = `The ${TEMPLATE_NAME} consumer service`;
+/** Build output and caches that never belong to a new service. */
+const TEMPLATE_SKIP = /^(dist|node_modules|coverage)$|\.tsbuildinfo$/;
+
+/** Paths of the template's files, relative to the template folder, sorted. */
+function templateFiles(dir = TEMPLATE_DIR, rel = '') {
+  const out = [];
+  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    if (TEMPLATE_SKIP.test(entry.name)) continue;
+    const child = path.posix.join(rel, entry.name);
+    if (entry.isDirectory()) out.push(...templateFiles(dir, child));
+    else if (entry.isFile()) out.push(child);
+  }
+  return out.sort();
 }
-`;
-  const main = `// Process entry point of the ${name} service.
-import { main } from '@warren/service-kit';
-import service from './service';
 
-main(service);
-`;
-  const service = `// ${name}: ${description}
-import { z } from 'zod';
-import { PermanentError, defineService } from '@warren/service-kit';
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The JSON body this service accepts. Invalid input is never retried: 400 to a caller, DLQ otherwise. */
-export const ${input} = z.object({
-  text: z.string().min(1).max(10_000),
-});
+/**
+ * A template file's text for service `name`: in one pass (so nothing substituted is substituted
+ * again) the description, quoted as it stands ('…' as a TypeScript string, "…" as JSON, bare as
+ * text), then the name as written (template-service), in camelCase (templateService) and in
+ * PascalCase (TemplateService).
+ */
+function substitute(text, name, description) {
+  const tsString = `'${description.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const replacements = new Map([
+    [`'${TEMPLATE_DESCRIPTION}'`, tsString],
+    [`"${TEMPLATE_DESCRIPTION}"`, JSON.stringify(description)],
+    [TEMPLATE_DESCRIPTION, description],
+    [TEMPLATE_NAME, name],
+    [camel(TEMPLATE_NAME), camel(name)],
+    [title(camel(TEMPLATE_NAME)), title(camel(name))],
+  ]);
+  const pattern = new RegExp([...replacements.keys()].map(escapeRegExp).join('|'), 'g');
+  return text.replace(pattern, (token) => replacements.get(token));
+}
 
-export type ${title(camel(name))}Input = z.infer<typeof ${input}>;
-
-export default defineService({
-  name: '${name}', // = its queue name; also what the gateway routes POST /v1/${name} to
-  version: '0.1.0',
-  description: '${description.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}',
-  schema: ${input},
-  // Defaults, shown for tuning: 5 deliveries, then ${name}.dlq; backoff through ${name}.retry.<ms>.
-  maxAttempts: 5,
-  retryDelaysMs: [1000, 4000, 16000, 60000],
-  handlerTimeoutMs: 30_000,
-  // Runs at least once per message: make it idempotent (see docs/writing-a-service.md).
-  handler: ({ text }, ctx) => {
-    if (text.trim() === '') {
-      // Permanent: retrying cannot help. A caller gets 422, a plain message goes to the DLQ.
-      throw new PermanentError('text is blank', 'BLANK_TEXT', { status: 422 });
+/** The files of a new service, by path relative to services/<name>/: the template, substituted. */
+function serviceFiles(name, description, zodRange, templateDir = TEMPLATE_DIR) {
+  const files = {};
+  for (const rel of templateFiles(templateDir)) {
+    let text = substitute(fs.readFileSync(path.join(templateDir, rel), 'utf8'), name, description);
+    if (rel === 'package.json' && zodRange) {
+      // zod as the service-kit has it, so the service's schemas and the kit's are one zod.
+      const pkg = JSON.parse(text);
+      if (pkg.dependencies?.zod) pkg.dependencies.zod = zodRange;
+      text = JSON.stringify(pkg, null, 2) + '\n';
     }
-    // Any other thrown error is transient: retried with backoff, then dead-lettered.
-    return { service: '${name}', text, length: [...text].length, attempt: ctx.attempt };
-  },
-});
-`;
-  const test = `// ${name} against the real broker (AMQP_URL, else localhost, else testcontainers).
-import { eventually, startServiceForTest, type ServiceHarness } from '@warren/service-kit/testing';
-import service from './service';
-
-jest.setTimeout(20_000); // broker round trips
-
-describe('${name} service', () => {
-  let h: ServiceHarness;
-  beforeAll(async () => {
-    h = await startServiceForTest(service); // under a unique queue name
-  });
-  afterAll(async () => {
-    await h?.stop();
-  });
-
-  it('replies to a call', async () => {
-    const reply = await h.call({ text: 'héllo' });
-    expect(reply.status).toBe(200);
-    expect(reply.json()).toEqual({ service: '${name}', text: 'héllo', length: 5, attempt: 1 });
-  });
-
-  it('answers invalid input with 400 application/problem+json, without retries', async () => {
-    const reply = await h.call({ text: 42 });
-    expect(reply.status).toBe(400);
-    expect(reply.contentType).toBe('application/problem+json');
-    expect(reply.json()).toMatchObject({ status: 400, title: 'Validation failed', type: 'urn:warren:error:validation-failed' });
-    expect((await h.outcomes()).retry ?? 0).toBe(0);
-  });
-
-  it('answers a permanent error with its status', async () => {
-    const reply = await h.call({ text: '   ' });
-    expect(reply.status).toBe(422);
-    expect(reply.json()).toMatchObject({ title: 'Blank text', detail: 'text is blank' });
-  });
-
-  it('dead-letters an invalid plain message with the error in its headers', async () => {
-    const messageId = await h.send('not json');
-    const dead = await h.nextDeadLetter();
-    expect(dead.properties.messageId).toBe(messageId);
-    expect(dead.headers).toMatchObject({ 'x-error-code': 'VALIDATION_FAILED', 'x-attempt': 1 });
-    await eventually(async () => ((await h.outcomes()).rejected ?? 0) >= 1);
-  });
-});
-`;
-  const readme = `# ${name}
-
-${description}
-
-Queue \`${name}\` (durable), retries through \`${name}.retry.<ms>\`, dead letters in \`${name}.dlq\`.
-Generated by \`npm run new-service -- ${name}\`; see [Writing a service](../../docs/writing-a-service.md).
-
-## Input and output
-
-\`POST /v1/${name}?wait=true\` with \`{"text": "hello"}\` (1 to 10000 characters) replies
-\`{"service": "${name}", "text": "hello", "length": 5, "attempt": 1}\`.
-
-| input | caller waiting (\`?wait=true\`) | plain message |
-|---|---|---|
-| valid | 200 + the result | acked, outcome \`success\` |
-| not JSON, or not \`{"text": string}\` | 400 problem+json \`VALIDATION_FAILED\` | \`${name}.dlq\`, outcome \`rejected\` |
-| blank text | 422 problem+json \`BLANK_TEXT\` | \`${name}.dlq\`, outcome \`rejected\` |
-| handler throws anything else | 500 problem+json, dead-lettered | retried (1 s, 4 s, 16 s, 60 s), then \`${name}.dlq\` |
-
-## Run, call, test
-
-\`\`\`sh
-npm start                      # builds, then runs the gateway and every service, ${name} included
-curl -s localhost:3000/v1/${name}?wait=true -H 'content-type: application/json' -d '{"text":"hello"}'
-npx jest services/${name}      # its own test, against the real broker
-npm run dlq -- list ${name}    # dead letters, with their error headers
-\`\`\`
-
-Environment: \`AMQP_URL\`, \`METRICS_PORT\` (ops port: \`/metrics\`, \`/healthz\`, \`/readyz\`),
-\`LOG_LEVEL\`, \`PREFETCH\`, \`ADVERTISE_HOST\` (host in the metrics URL it announces).
-`;
-  return {
-    'package.json': JSON.stringify(packageJson, null, 2) + '\n',
-    'tsconfig.json': tsconfig,
-    'src/main.ts': main,
-    'src/service.ts': service,
-    'src/service.test.ts': test,
-    'README.md': readme,
-  };
+    files[rel] = text;
+  }
+  return files;
 }
 
 /** tsconfig.json text with services/<name> appended to its references (unchanged if present). */
@@ -234,117 +161,128 @@ function addTsconfigReference(text, name) {
   return JSON.stringify(config, null, 2) + '\n';
 }
 
-const indentOf = (line) => /^ */.exec(line)[0].length;
-/** A line inside a key's value at `indent`: blank, deeper, or a list item at the key's own indent. */
-const isChild = (line, indent) =>
-  line.trim() === '' ||
-  indentOf(line) > indent ||
-  (indentOf(line) === indent && line.trim().startsWith('- '));
+/** How the YAML files are written back: as they were read (a round trip changes no byte). */
+const YAML_OUT = { lineWidth: 0, flowCollectionPadding: false };
 
-/** Lines without `key:` and its value. */
-function withoutKey(lines, key) {
-  const out = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (new RegExp(`^\\s+${key}:`).test(lines[i])) {
-      const indent = indentOf(lines[i]);
-      while (i + 1 < lines.length && lines[i + 1].trim() !== '' && isChild(lines[i + 1], indent))
-        i++;
-      continue;
-    }
-    out.push(lines[i]);
+/** Parses one YAML document keeping comments and layout; throws on a syntax error. */
+function parseYamlDocument(text, file) {
+  const doc = YAML.parseDocument(text);
+  if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0].message}`);
+  return doc;
+}
+
+/** Replaces `from` (a whole word) with `to` in every string scalar and comment under `node`. */
+function renameIn(node, from, to) {
+  const word = new RegExp(`\\b${escapeRegExp(from)}\\b`, 'g');
+  const swap = (s) => (typeof s === 'string' ? s.replace(word, to) : s);
+  const comments = (n) => {
+    if (n.comment) n.comment = swap(n.comment);
+    if (n.commentBefore) n.commentBefore = swap(n.commentBefore);
+  };
+  // Keys are nodes too: visit() walks them like values.
+  YAML.visit(node, {
+    Node: (_key, n) => {
+      if (YAML.isScalar(n) && typeof n.value === 'string') n.value = swap(n.value);
+      comments(n);
+    },
+  });
+  if (YAML.isDocument(node)) comments(node);
+}
+
+/** A quoted scalar (so '9400' stays a string), in the quote style of `like` when it has one. */
+function quotedScalar(value, like) {
+  const scalar = new YAML.Scalar(value);
+  const quoted = [YAML.Scalar.QUOTE_SINGLE, YAML.Scalar.QUOTE_DOUBLE];
+  scalar.type = YAML.isScalar(like) && quoted.includes(like.type) ? like.type : quoted[0];
+  if (YAML.isScalar(like) && like.comment) scalar.comment = like.comment;
+  return scalar;
+}
+
+/** Sets `wanted` in a compose service's environment node (map form, or KEY=value list form). */
+function setEnvironment(doc, service, wanted) {
+  let env = service.get('environment', true);
+  if (!env) {
+    env = doc.createNode({});
+    service.set('environment', env);
   }
-  return out;
+  if (YAML.isMap(env)) {
+    for (const [k, v] of Object.entries(wanted)) env.set(k, quotedScalar(v, env.get(k, true)));
+  } else if (YAML.isSeq(env)) {
+    for (const [k, v] of Object.entries(wanted)) {
+      const at = env.items.findIndex(
+        (item) => YAML.isScalar(item) && String(item.value).split('=')[0] === k,
+      );
+      if (at >= 0) env.items[at].value = `${k}=${v}`;
+      else env.add(doc.createNode(`${k}=${v}`));
+    }
+  } else {
+    throw new Error('echo has an environment that is neither a map nor a list');
+  }
 }
 
 /**
- * docker-compose.yml text with a `<name>` service modeled on the `echo` block: same image/build and
- * settings with echo renamed, METRICS_PORT 9400, ADVERTISE_HOST <name>, AMQP_URL as echo's, and no
- * host `ports:` (Prometheus scrapes inside the compose network). The rest of the file is untouched.
+ * docker-compose.yml text with a `<name>` service modeled on the `echo` service: its node cloned
+ * (settings, comments, anchors and aliases kept) with echo renamed, METRICS_PORT 9400,
+ * ADVERTISE_HOST <name>, AMQP_URL as echo's with echo's user swapped for the new one, and no host
+ * `ports:` (Prometheus scrapes inside the compose network), added after the last service. Edited
+ * through the yaml package's Document API: the rest of the file is written back as it was read.
+ * Returns the whole text and the new service's YAML alone.
  */
 function addComposeService(text, name) {
-  const YAML = require('yaml');
+  const doc = parseYamlDocument(text, 'docker-compose.yml');
+  // merge: `<<: *anchor` is a merge key (x-service blocks), as Compose reads it.
   const before = YAML.parse(text, { merge: true });
-  if (!before?.services || typeof before.services !== 'object') {
-    throw new Error('docker-compose.yml has no services: mapping');
-  }
-  if (before.services[name]) throw new Error(`docker-compose.yml already has a service "${name}"`);
-  if (!before.services.echo)
+  const services = doc.get('services', true);
+  if (!YAML.isMap(services)) throw new Error('docker-compose.yml has no services: mapping');
+  if (services.has(name)) throw new Error(`docker-compose.yml already has a service "${name}"`);
+  const echo = services.get('echo', true);
+  if (!YAML.isMap(echo))
     throw new Error('docker-compose.yml has no echo service to model the new one on');
-  const lines = text.split('\n');
-  const servicesAt = lines.findIndex((l) => /^services:\s*(#.*)?$/.test(l));
-  if (servicesAt < 0) throw new Error('docker-compose.yml: no top-level "services:" line');
-  const echoAt = lines.findIndex((l, i) => i > servicesAt && /^\s+echo:\s*(#.*)?$/.test(l));
-  if (echoAt < 0) throw new Error('docker-compose.yml: no "echo:" block under services');
-  const keyIndent = indentOf(lines[echoAt]);
-  let end = echoAt + 1;
-  while (end < lines.length && (lines[end].trim() === '' || indentOf(lines[end]) > keyIndent))
-    end++;
-  // Trailing blank lines belong to the gap, not the block.
-  while (end > echoAt + 1 && lines[end - 1].trim() === '') end--;
-  let block = lines.slice(echoAt, end).map((l) => l.replace(/\becho\b/g, name));
 
-  // Drop host port publishing (each copy would claim the same host port).
-  block = withoutKey(block, 'ports');
-
-  // echo's URL with echo's user swapped for the new service's own (see addRabbitUser).
+  const service = echo.clone();
+  renameIn(service, 'echo', name);
+  // Host port publishing: each copy would claim the same host port.
+  service.delete('ports');
   const echoUrl = envOf(before.services.echo).AMQP_URL;
   const wanted = {
     METRICS_PORT: '9400',
     ADVERTISE_HOST: name,
+    // echo's URL with echo's user swapped for the new service's own (see addRabbitUser).
     AMQP_URL: echoUrl
       ? String(echoUrl).replace(/\becho\b/g, name)
       : 'amqp://guest:guest@rabbitmq:5672',
   };
-  const quote = (v) => `'${v.replace(/'/g, "''")}'`;
-  const envAt = block.findIndex((l) => /^\s+environment:\s*(#.*)?$/.test(l));
-  if (envAt < 0) {
-    const inner = ' '.repeat(indentOf(block[1] ?? '') || keyIndent + 2);
-    block.splice(
-      1,
-      0,
-      `${inner}environment:`,
-      ...Object.entries(wanted).map(([k, v]) => `${inner}  ${k}: ${quote(v)}`),
-    );
-  } else {
-    const envIndent = indentOf(block[envAt]);
-    let envEnd = envAt + 1;
-    while (envEnd < block.length && isChild(block[envEnd], envIndent)) envEnd++;
-    const entries = block
-      .slice(envAt + 1, envEnd)
-      .filter((l) => l.trim() && !l.trim().startsWith('#'));
-    const listStyle = entries.length > 0 && entries.every((l) => l.trim().startsWith('-'));
-    const entryIndent = ' '.repeat(entries.length ? indentOf(entries[0]) : envIndent + 2);
-    const render = (k, v) =>
-      listStyle ? `${entryIndent}- ${k}=${v}` : `${entryIndent}${k}: ${quote(v)}`;
-    for (const [k, v] of Object.entries(wanted)) {
-      const at = block.findIndex(
-        (l, i) => i > envAt && i < envEnd && new RegExp(`^\\s*(- )?["']?${k}["']?\\s*[:=]`).test(l),
-      );
-      if (at >= 0) block[at] = render(k, v);
-      else block.splice(envEnd++, 0, render(k, v));
-    }
-  }
-
-  // Insert after the last service of the services: mapping.
-  let insertAt = servicesAt + 1;
-  for (let i = servicesAt + 1; i < lines.length; i++) {
-    if (lines[i].trim() === '' || lines[i].trim().startsWith('#')) continue;
-    if (indentOf(lines[i]) === 0) break;
-    insertAt = i + 1;
-  }
-  const out = [...lines.slice(0, insertAt), '', ...block, ...lines.slice(insertAt)].join('\n');
+  setEnvironment(doc, service, wanted);
+  const key = doc.createNode(name);
+  // A blank line before the new service, as between the others (when there are any).
+  key.spaceBefore = services.items.some((pair) => YAML.isNode(pair.key) && pair.key.spaceBefore);
+  services.add(doc.createPair(key, service));
+  const out = doc.toString(YAML_OUT);
 
   // The result must parse, keep every other service as it was, and carry the wanted settings.
   const after = YAML.parse(out, { merge: true });
   const { [name]: added, ...others } = after.services ?? {};
   if (!added || JSON.stringify(others) !== JSON.stringify(before.services)) {
-    throw new Error('could not insert the service block cleanly');
+    throw new Error('could not add the service cleanly');
   }
   const env = envOf(added);
   for (const [k, v] of Object.entries(wanted)) {
-    if (String(env[k]) !== v) throw new Error(`inserted block lacks ${k}=${v}`);
+    if (String(env[k]) !== v) throw new Error(`added service lacks ${k}=${v}`);
   }
-  return { text: out, block: block.join('\n') };
+  return { text: out, block: inserted(text, out) };
+}
+
+/** What `after` has between the longest prefix and suffix it shares with `before`. */
+function inserted(before, after) {
+  let start = 0;
+  while (start < before.length && before[start] === after[start]) start++;
+  let end = 0;
+  while (
+    end < before.length - start &&
+    before[before.length - 1 - end] === after[after.length - 1 - end]
+  )
+    end++;
+  return after.slice(start, after.length - end);
 }
 
 /**
@@ -411,27 +349,52 @@ function zodRange(root) {
 }
 
 /**
- * Kubernetes: infra/k8s/<name>.yaml modeled on echo.yaml (Deployment, PDB, ScaledObject, ...) and
- * the kustomization's resources and images entries. Returns path -> new text.
+ * Kubernetes: infra/k8s/<name>.yaml modeled on echo.yaml (Deployment, PDB, ScaledObject, ...: each
+ * document with echo renamed, comments kept, the header's first line describing the new service),
+ * and the kustomization's resources and images entries. Edited through the yaml package's Document
+ * API. Returns path -> new text.
  */
 function addK8sService(root, name, description) {
   const dir = path.join(root, 'infra/k8s');
-  const template = fs.readFileSync(path.join(dir, 'echo.yaml'), 'utf8');
-  const lines = template.replace(/\becho\b/g, name).split('\n');
-  lines[0] = `# ${name}: ${description}`;
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(dir, 'echo.yaml'), 'utf8'));
+  if (!Array.isArray(docs) || docs.length === 0) throw new Error('echo.yaml has no documents');
+  for (const doc of docs) {
+    if (doc.errors.length > 0) throw new Error(`echo.yaml: ${doc.errors[0].message}`);
+    renameIn(doc, 'echo', name);
+  }
+  // The file's opening comment: the document's own, or (no blank line after it) its first key's.
+  const first = docs[0];
+  const firstKey = YAML.isMap(first.contents) ? first.contents.items[0]?.key : undefined;
+  const holder = first.commentBefore || !YAML.isNode(firstKey) ? first : firstKey;
+  const header = (holder.commentBefore ?? '').split('\n');
+  header[0] = ` ${name}: ${description}`;
+  holder.commentBefore = header.join('\n');
+  const manifest = docs.map((doc) => doc.toString(YAML_OUT)).join('');
+
   const kustomizationPath = path.join(dir, 'kustomization.yaml');
-  const k = fs.readFileSync(kustomizationPath, 'utf8').split('\n');
-  let last = -1;
-  k.forEach((line, i) => {
-    if (/^ {2}- [a-z0-9-]+\.yaml$/.test(line)) last = i;
-  });
-  if (last < 0) throw new Error('kustomization.yaml has no resources list');
-  k.splice(last + 1, 0, `  - ${name}.yaml`);
-  while (k.length && k[k.length - 1] === '') k.pop();
-  k.push(`  - name: warren-${name}`, '    newTag: dev', '');
+  const k = parseYamlDocument(fs.readFileSync(kustomizationPath, 'utf8'), 'kustomization.yaml');
+  const resources = k.get('resources', true);
+  if (!YAML.isSeq(resources)) throw new Error('kustomization.yaml has no resources list');
+  const file = `${name}.yaml`;
+  if (!resources.items.some((item) => YAML.isScalar(item) && item.value === file)) {
+    // After the last manifest file (directories such as a component may follow).
+    const last = resources.items.findLastIndex(
+      (item) => YAML.isScalar(item) && /\.yaml$/.test(String(item.value)),
+    );
+    resources.items.splice(last + 1, 0, k.createNode(file));
+  }
+  let images = k.get('images', true);
+  if (images === undefined) {
+    images = k.createNode([]);
+    k.set('images', images);
+  }
+  if (!YAML.isSeq(images)) throw new Error('kustomization.yaml: images is not a list');
+  const image = `warren-${name}`;
+  if (!images.items.some((item) => YAML.isMap(item) && item.get('name') === image))
+    images.add(k.createNode({ name: image, newTag: 'dev' }));
   return new Map([
-    [path.join(dir, `${name}.yaml`), lines.join('\n')],
-    [kustomizationPath, k.join('\n')],
+    [path.join(dir, file), manifest],
+    [kustomizationPath, k.toString(YAML_OUT)],
   ]);
 }
 
@@ -569,6 +532,8 @@ async function main() {
 }
 
 module.exports = {
+  TEMPLATE_DIR,
+  templateFiles,
   validateName,
   serviceFiles,
   addTsconfigReference,
