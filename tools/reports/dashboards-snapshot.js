@@ -24,7 +24,8 @@ require.extensions['.ts'] = (module, filename) => {
   });
   module._compile(code, filename);
 };
-const { Load, mixedLoadCycle, sleep, startLiveStack } = require('../../tests/infra/live-stack.ts');
+const { Load, mixedLoadCycle, startLiveStack } = require('../../tests/infra/live-stack.ts');
+const { sleep } = require('../../tests/support/time.ts');
 const { fetchPanels, overviewSpec } = require('./overview-snapshot.ts');
 const { findPrometheusTool } = require('../../tests/infra/promql.ts');
 const { renderPng } = require('../bench/lib/charts');
