@@ -34,101 +34,58 @@ const report = require('./lib/report');
 const { summarize } = require('./lib/profile');
 const { writeReports } = require('./lib/docs');
 const { SMALL_BODY, echoSpec, gatewaySpec, postLoad, probe } = require('./lib/warren');
-
-const REPO = path.resolve(__dirname, '..', '..');
-const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def);
-const CFG = {
-  rounds: num('ROUNDS', 3),
-  warmup: num('WARMUP', 2),
-  duration: num('DURATION', 7),
-  connections: num('CONNECTIONS', 64),
-  drainN: num('DRAIN_N', 50000),
-  sweep: process.env.SWEEP !== '0',
-  sweepConnections: (process.env.SWEEP_CONNECTIONS || '1,4,16,64,256').split(',').map(Number),
-  sweepWarmup: num('SWEEP_WARMUP', 1),
-  sweepDuration: num('SWEEP_DURATION', 3),
-  profile: process.env.PROFILE === '1',
-  only: process.env.ONLY ? process.env.ONLY.split(',').map((s) => s.trim()) : null,
-  peers: process.argv.includes('--peers'),
-  amqpBase: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
-  vhost: process.env.BENCH_VHOST || 'warren-bench',
-  peersDir: path.resolve(REPO, process.env.PEERS_DIR || '../shared/peers'),
-  // Where the Warren processes come from (a tree made by prepare-baseline.js for A/B runs).
-  warrenRoot: process.env.WARREN_ROOT ? path.resolve(process.env.WARREN_ROOT) : REPO,
-  compareWith: process.env.COMPARE_WITH ? path.resolve(process.env.COMPARE_WITH) : null,
-  compareLabel: process.env.COMPARE_LABEL || 'before',
-  compareNote: process.env.COMPARE_NOTE || '',
-  outDir: path.resolve(REPO, process.env.BENCH_OUT || 'docs/performance'),
-  quietBusy: num('QUIET_BUSY', 60),
-  quietMax: num('QUIET_MAX', 3),
-  scale: process.env.SCALE !== '0',
-  portBase: process.env.BENCH_PORT_BASE ? Number(process.env.BENCH_PORT_BASE) : null,
-};
-/** Every port the benchmark's processes listen on; BENCH_PORT_BASE moves them all (see the top). */
-function benchPorts(base) {
-  if (!base)
-    return {
-      gateway: 3210,
-      gateway2: 3211,
-      gatewayOps: 9470,
-      echoOps: 9471,
-      gateway2Ops: 9472,
-      echo2Ops: 9473,
-      naive: 3100,
-      moleculer: 3101,
-      nest: 3102,
-    };
-  if (!Number.isInteger(base) || base < 1024 || base > 65500)
-    throw new Error(`BENCH_PORT_BASE must be an integer in 1024-65500 (got ${base})`);
-  return {
-    gateway: base,
-    gateway2: base + 1,
-    naive: base + 2,
-    moleculer: base + 3,
-    nest: base + 4,
-    gatewayOps: base + 10,
-    echoOps: base + 11,
-    gateway2Ops: base + 12,
-    echo2Ops: base + 13,
-  };
-}
-const PORTS = benchPorts(CFG.portBase);
+const { REPO, benchPorts, loadConfig, ratioDefs, roundOrder } = require('./lib/config');
+const { metricValue } = require('./lib/prom-text');
 
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
-let URL_AMQP;
-let LOG_DIR;
+
+/**
+ * One run's state, passed to every function below: its configuration and ports (from the
+ * environment and arguments), and what main() learns as it starts: the URL of the run's vhost,
+ * its log directory, the broker's PID. script.runScript drops `vhost` on a signal once `amqpUrl`
+ * is set.
+ */
+function createRun(session = {}, cfg = loadConfig()) {
+  return Object.assign(session, {
+    cfg,
+    ports: benchPorts(cfg.portBase),
+    vhost: cfg.vhost,
+    amqpUrl: undefined,
+    logDir: undefined,
+    broker: undefined,
+  });
+}
 
 // ---- process specs ------------------------------------------------------------------------------
 // `instance` 1 or 2 names the processes of the scale-out scenarios (echo-1, echo-2, ...), each on
 // its own ports; without it the process is the single `echo` or `gateway` of the other scenarios.
-function warrenEcho(root, extra = {}, instance) {
+function warrenEcho(run, root, extra = {}, instance) {
   return echoSpec({
     root,
-    amqpUrl: URL_AMQP,
-    opsPort: instance === 2 ? PORTS.echo2Ops : PORTS.echoOps,
+    amqpUrl: run.amqpUrl,
+    opsPort: instance === 2 ? run.ports.echo2Ops : run.ports.echoOps,
     name: instance ? `echo-${instance}` : 'echo',
     env: extra,
   });
 }
-function warrenGateway(root, instance) {
+function warrenGateway(run, root, instance) {
   return gatewaySpec({
     root,
-    amqpUrl: URL_AMQP,
-    port: instance === 2 ? PORTS.gateway2 : PORTS.gateway,
-    opsPort: instance === 2 ? PORTS.gateway2Ops : PORTS.gatewayOps,
+    amqpUrl: run.amqpUrl,
+    port: instance === 2 ? run.ports.gateway2 : run.ports.gateway,
+    opsPort: instance === 2 ? run.ports.gateway2Ops : run.ports.gatewayOps,
     name: instance ? `gateway-${instance}` : 'gateway',
   });
 }
-const peer = (file, env = {}, args = []) => ({
+const peer = (run, file, env = {}, args = []) => ({
   name: path.basename(file).replace(/\.m?js$/, ''),
-  file: path.join(CFG.peersDir, file),
-  cwd: CFG.peersDir,
-  env: { AMQP_URL: URL_AMQP, ...env },
+  file: path.join(run.cfg.peersDir, file),
+  cwd: run.cfg.peersDir,
+  env: { AMQP_URL: run.amqpUrl, ...env },
   args,
   ipc: true,
 });
 const ND = { AMQP_NODELAY: '1' };
-const NAIVE = { PORT: String(PORTS.naive) };
 
 const MOL_QUEUES = [];
 for (const n of ['bench-gw', 'bench-echo'])
@@ -161,15 +118,15 @@ const ALL_QUEUES = [
   ...MOL_QUEUES,
 ];
 
-function scenarios() {
+function scenarios(run) {
   const gwBuilt = (root) => fs.existsSync(path.join(root, 'services/gateway/dist/main.js'));
   const warren = (root, suffix, tag) => [
     {
       id: `warren-async${suffix}`,
       label: `W1 Warren gateway POST /v1/echo -> confirmed persistent publish -> 202${tag}`,
       type: 'http',
-      url: `http://127.0.0.1:${PORTS.gateway}/v1/echo`,
-      procs: () => [warrenEcho(root), warrenGateway(root)],
+      url: `http://127.0.0.1:${run.ports.gateway}/v1/echo`,
+      procs: () => [warrenEcho(run, root), warrenGateway(run, root)],
       backlogQueue: 'echo',
       skip: gwBuilt(root)
         ? null
@@ -179,22 +136,22 @@ function scenarios() {
       id: `warren-rpc${suffix}`,
       label: `W2 Warren gateway POST /v1/echo?wait=true -> echo service -> 200${tag}`,
       type: 'http',
-      url: `http://127.0.0.1:${PORTS.gateway}/v1/echo?wait=true`,
-      procs: () => [warrenEcho(root), warrenGateway(root)],
+      url: `http://127.0.0.1:${run.ports.gateway}/v1/echo?wait=true`,
+      procs: () => [warrenEcho(run, root), warrenGateway(run, root)],
       skip: gwBuilt(root)
         ? null
         : `${path.relative(REPO, root) || '.'}/services/gateway/dist/main.js not built yet`,
     },
   ];
   const list = [
-    ...warren(CFG.warrenRoot, '', ''),
+    ...warren(run.cfg.warrenRoot, '', ''),
     {
       id: 'raw-rpc',
-      label: `A3n raw amqplib RPC, direct reply-to, ${CFG.connections} outstanding, noDelay (broker limit)`,
+      label: `A3n raw amqplib RPC, direct reply-to, ${run.cfg.connections} outstanding, noDelay (broker limit)`,
       type: 'rpc',
       procs: () => [
-        peer('raw/rpc-server.js', ND),
-        peer('raw/rpc-client.js', { ...ND, CONCURRENCY: String(CFG.connections) }),
+        peer(run, 'raw/rpc-server.js', ND),
+        peer(run, 'raw/rpc-client.js', { ...ND, CONCURRENCY: String(run.cfg.connections) }),
       ],
     },
     {
@@ -202,46 +159,52 @@ function scenarios() {
       label: 'A1 raw amqplib confirmed publisher, 1 KiB persistent, <=1000 unconfirmed, + consumer',
       type: 'pubsub',
       procs: () => [
-        peer('raw/consumer.js', {}, ['classic']),
-        peer('raw/publisher.js', {}, ['classic']),
+        peer(run, 'raw/consumer.js', {}, ['classic']),
+        peer(run, 'raw/publisher.js', {}, ['classic']),
       ],
     },
     {
       id: 'http-plain',
       label: 'B0 plain express@5 + express.json(), no broker (HTTP ceiling)',
       type: 'http',
-      url: `http://127.0.0.1:${PORTS.naive}/api/plain`,
-      procs: () => [peer('gateway/naive-gateway.js', NAIVE)],
+      url: `http://127.0.0.1:${run.ports.naive}/api/plain`,
+      procs: () => [peer(run, 'gateway/naive-gateway.js', { PORT: String(run.ports.naive) })],
     },
     {
       id: 'gw-202',
       label: 'B1 naive express gateway -> confirmed persistent publish -> 202',
       type: 'http',
-      url: `http://127.0.0.1:${PORTS.naive}/api/echo`,
-      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js', NAIVE)],
+      url: `http://127.0.0.1:${run.ports.naive}/api/echo`,
+      procs: () => [
+        peer(run, 'gateway/echo-consumer.js'),
+        peer(run, 'gateway/naive-gateway.js', { PORT: String(run.ports.naive) }),
+      ],
       backlogQueue: 'peers_echo',
     },
     {
       id: 'gw-rpc',
       label: 'B2 naive express gateway RPC (?wait, direct reply-to) -> 200',
       type: 'http',
-      url: `http://127.0.0.1:${PORTS.naive}/api/echo?wait`,
-      procs: () => [peer('gateway/echo-consumer.js'), peer('gateway/naive-gateway.js', NAIVE)],
+      url: `http://127.0.0.1:${run.ports.naive}/api/echo?wait`,
+      procs: () => [
+        peer(run, 'gateway/echo-consumer.js'),
+        peer(run, 'gateway/naive-gateway.js', { PORT: String(run.ports.naive) }),
+      ],
     },
   ];
-  if (CFG.peers) {
+  if (run.cfg.peers) {
     list.push(
       {
         id: 'moleculer-tuned',
         label: 'C1t Moleculer 0.14 + moleculer-web, AMQP transporter prefetch 100 + noDelay',
         type: 'http',
-        url: `http://127.0.0.1:${PORTS.moleculer}/api/echo`,
+        url: `http://127.0.0.1:${run.ports.moleculer}/api/echo`,
         procs: () => [
-          peer('moleculer/echo.js', { MOL_PREFETCH: '100', MOL_NODELAY: '1' }),
-          peer('moleculer/gateway.js', {
+          peer(run, 'moleculer/echo.js', { MOL_PREFETCH: '100', MOL_NODELAY: '1' }),
+          peer(run, 'moleculer/gateway.js', {
             MOL_PREFETCH: '100',
             MOL_NODELAY: '1',
-            PORT: String(PORTS.moleculer),
+            PORT: String(run.ports.moleculer),
           }),
         ],
       },
@@ -249,10 +212,10 @@ function scenarios() {
         id: 'nest',
         label: 'C2 NestJS 12 HTTP -> ClientProxy.send (Transport.RMQ), defaults',
         type: 'http',
-        url: `http://127.0.0.1:${PORTS.nest}/api/echo`,
+        url: `http://127.0.0.1:${run.ports.nest}/api/echo`,
         procs: () => [
-          peer('nest/echo-service.mjs'),
-          peer('nest/http-app.mjs', { PORT: String(PORTS.nest) }),
+          peer(run, 'nest/echo-service.mjs'),
+          peer(run, 'nest/http-app.mjs', { PORT: String(run.ports.nest) }),
         ],
       },
     );
@@ -269,14 +232,14 @@ function scenarios() {
       label: 'D1 service-kit echo service drains the same queue (metrics, info logs, manual ack)',
       type: 'drain',
       consumer: 'kit',
-      root: CFG.warrenRoot,
+      root: run.cfg.warrenRoot,
     },
   );
-  if (CFG.compareWith) {
-    const tag = ` [${CFG.compareLabel}]`;
-    const suffix = `@${CFG.compareLabel}`;
+  if (run.cfg.compareWith) {
+    const tag = ` [${run.cfg.compareLabel}]`;
+    const suffix = `@${run.cfg.compareLabel}`;
     // Each "before" variant runs right next to its counterpart (see roundOrder()).
-    const [wa, wr] = warren(CFG.compareWith, suffix, tag);
+    const [wa, wr] = warren(run.cfg.compareWith, suffix, tag);
     list.splice(1, 0, wa);
     list.splice(3, 0, wr);
     list.push({
@@ -284,27 +247,27 @@ function scenarios() {
       label: `D1 service-kit echo drain${tag}`,
       type: 'drain',
       consumer: 'kit',
-      root: CFG.compareWith,
+      root: run.cfg.compareWith,
     });
   }
   // Scale-out: two gateways and two echo instances (competing consumers of the one echo queue), two
   // autocannon instances with half the connections each, one per gateway. Just before raw-rpc, so
   // the broker's own rate is measured next to them.
   const scaleIds = ['warren-async-x2', 'warren-rpc-x2'];
-  if (CFG.scale || (CFG.only && CFG.only.some((id) => scaleIds.includes(id)))) {
-    const root = CFG.warrenRoot;
+  if (run.cfg.scale || (run.cfg.only && run.cfg.only.some((id) => scaleIds.includes(id)))) {
+    const root = run.cfg.warrenRoot;
     const x2 = () => [
-      warrenEcho(root, {}, 1),
-      warrenEcho(root, {}, 2),
-      warrenGateway(root, 1),
-      warrenGateway(root, 2),
+      warrenEcho(run, root, {}, 1),
+      warrenEcho(run, root, {}, 2),
+      warrenGateway(run, root, 1),
+      warrenGateway(run, root, 2),
     ];
     const skip = gwBuilt(root)
       ? null
       : `${path.relative(REPO, root) || '.'}/services/gateway/dist/main.js not built yet`;
     const urls = (q) => [
-      `http://127.0.0.1:${PORTS.gateway}/v1/echo${q}`,
-      `http://127.0.0.1:${PORTS.gateway2}/v1/echo${q}`,
+      `http://127.0.0.1:${run.ports.gateway}/v1/echo${q}`,
+      `http://127.0.0.1:${run.ports.gateway2}/v1/echo${q}`,
     ];
     const at = list.findIndex((s) => s.id === 'raw-rpc');
     list.splice(
@@ -329,7 +292,7 @@ function scenarios() {
       },
     );
   }
-  return list.filter((s) => !CFG.only || CFG.only.includes(s.id));
+  return list.filter((s) => !run.cfg.only || run.cfg.only.includes(s.id));
 }
 
 // ---- load generation ----------------------------------------------------------------------------
@@ -402,9 +365,9 @@ function cpuWindow(a, b) {
 }
 
 /** Starts the specs in order, each ready before the next; `children` gets every started one. */
-async function startAll(specs, tag, children = []) {
+async function startAll(run, specs, tag, children = []) {
   for (const spec of specs) {
-    const child = procs.start(spec, path.join(LOG_DIR, `${tag}-${spec.name}.log`));
+    const child = procs.start(spec, path.join(run.logDir, `${tag}-${spec.name}.log`));
     children.push(child);
     await child.ready;
   }
@@ -415,8 +378,6 @@ async function stopAll(children) {
   for (const c of children.slice().reverse()) await procs.stop(c);
   for (const c of children) procs.trimLog(c.logFile);
 }
-
-const BROKER = procs.brokerPid(Number(new URL(CFG.amqpBase).port || 5672));
 
 /** Like measureHttp, with one autocannon per URL at once (the scale-out scenarios). */
 async function measureHttpMany(urls, pids, duration, connections) {
@@ -443,20 +404,20 @@ async function measureHttp(url, pids, duration, connections) {
 }
 
 // ---- one measured run ---------------------------------------------------------------------------
-async function runOnce(sc, round) {
+async function runOnce(run, sc, round) {
   if (sc.skip) return { failed: `skipped: ${sc.skip}` };
-  await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
-  if (sc.type === 'drain') return runDrain(sc, round);
+  await mq.deleteQueues(run.amqpUrl, ALL_QUEUES);
+  if (sc.type === 'drain') return runDrain(run, sc, round);
   const specs = sc.procs();
   const children = [];
   try {
-    await startAll(specs, `r${round}-${sc.id}`, children);
-    const pids = { broker: BROKER };
+    await startAll(run, specs, `r${round}-${sc.id}`, children);
+    const pids = { broker: run.broker };
     specs.forEach((s, i) => (pids[s.name] = children[i].pid));
     if (sc.type === 'pubsub') {
       const [cons, pub] = children;
       pub.send({ cmd: 'start' });
-      await procs.sleep(CFG.warmup * 1000);
+      await procs.sleep(run.cfg.warmup * 1000);
       const mark = (id) =>
         Promise.all([
           ask(pub, { cmd: 'mark', id }, (m) => m.mark === id),
@@ -464,7 +425,7 @@ async function runOnce(sc, round) {
         ]);
       const [p1, c1] = await mark(1);
       const cpu1 = procs.cpuSnap(pids);
-      await procs.sleep(CFG.duration * 1000);
+      await procs.sleep(run.cfg.duration * 1000);
       const [p2, c2] = await mark(2);
       const cpu = cpuWindow(cpu1, procs.cpuSnap(pids));
       return {
@@ -479,10 +440,10 @@ async function runOnce(sc, round) {
     if (sc.type === 'rpc') {
       const client = children[1];
       client.send({ cmd: 'start' });
-      await procs.sleep(CFG.warmup * 1000);
+      await procs.sleep(run.cfg.warmup * 1000);
       client.send({ cmd: 'mark', id: 1 });
       const cpu1 = procs.cpuSnap(pids);
-      await procs.sleep(CFG.duration * 1000);
+      await procs.sleep(run.cfg.duration * 1000);
       const m = await ask(client, { cmd: 'mark', id: 2 }, (x) => x.mark === 2);
       return {
         rps: m.rps,
@@ -496,15 +457,15 @@ async function runOnce(sc, round) {
     let r;
     if (sc.urls) {
       for (const u of sc.urls) await probe(u);
-      await runAutocannonMany(sc.urls, CFG.warmup, CFG.connections);
-      r = await measureHttpMany(sc.urls, pids, CFG.duration, CFG.connections);
+      await runAutocannonMany(sc.urls, run.cfg.warmup, run.cfg.connections);
+      r = await measureHttpMany(sc.urls, pids, run.cfg.duration, run.cfg.connections);
     } else {
       await probe(sc.url);
-      await runAutocannon(sc.url, CFG.warmup, CFG.connections);
-      r = await measureHttp(sc.url, pids, CFG.duration, CFG.connections);
+      await runAutocannon(sc.url, run.cfg.warmup, run.cfg.connections);
+      r = await measureHttp(sc.url, pids, run.cfg.duration, run.cfg.connections);
     }
     if (sc.backlogQueue) {
-      const w = await mq.queueWatcher(URL_AMQP, sc.backlogQueue);
+      const w = await mq.queueWatcher(run.amqpUrl, sc.backlogQueue);
       r.backlog = await w.count().catch(() => NaN);
       await w.close();
     }
@@ -515,25 +476,25 @@ async function runOnce(sc, round) {
 }
 
 /** Pre-fill the echo queue with DRAIN_N persistent messages, then time one consumer draining it. */
-async function runDrain(sc, round) {
-  const n = CFG.drainN;
+async function runDrain(run, sc, round) {
+  const n = run.cfg.drainN;
   // The queue exactly as the echo service declares it (durable, no arguments; retry queues and DLQ).
-  await startAndStopDeclarer();
-  const pre = await mq.prefill(URL_AMQP, 'echo', n, Buffer.from(SMALL_BODY));
-  const w = await mq.queueWatcher(URL_AMQP, 'echo');
+  await startAndStopDeclarer(run);
+  const pre = await mq.prefill(run.amqpUrl, 'echo', n, Buffer.from(SMALL_BODY));
+  const w = await mq.queueWatcher(run.amqpUrl, 'echo');
   const spec =
     sc.consumer === 'kit'
-      ? warrenEcho(sc.root)
+      ? warrenEcho(run, sc.root)
       : {
           name: 'raw-consumer',
           file: path.join(__dirname, 'raw-drain-consumer.js'),
           cwd: REPO,
-          env: { AMQP_URL: URL_AMQP, QUEUE: 'echo', PREFETCH_RAW: '100' },
+          env: { AMQP_URL: run.amqpUrl, QUEUE: 'echo', PREFETCH_RAW: '100' },
           ipc: true,
         };
-  const child = procs.start(spec, path.join(LOG_DIR, `r${round}-${sc.id}-${spec.name}.log`));
+  const child = procs.start(spec, path.join(run.logDir, `r${round}-${sc.id}-${spec.name}.log`));
   try {
-    const pids = { broker: BROKER, [spec.name]: child.pid };
+    const pids = { broker: run.broker, [spec.name]: child.pid };
     const tStart = Date.now();
     let t90;
     let t10;
@@ -563,14 +524,8 @@ async function runDrain(sc, round) {
     let errors = 0;
     await procs.sleep(300);
     if (sc.consumer === 'kit') {
-      const text = await procs.httpText(`http://127.0.0.1:${PORTS.echoOps}/metrics`);
-      const count = (outcome) => {
-        const m = new RegExp(
-          `^mq_consumer_messages_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\S+)`,
-          'm',
-        ).exec(text);
-        return m ? Number(m[1]) : 0;
-      };
+      const text = await procs.httpText(`http://127.0.0.1:${run.ports.echoOps}/metrics`);
+      const count = (outcome) => metricValue(text, 'mq_consumer_messages_total', { outcome }) || 0;
       handled = count('success');
       errors = count('retry') + count('dead_letter') + count('rejected');
     } else {
@@ -607,10 +562,10 @@ async function runDrain(sc, round) {
 }
 
 /** Declares the echo topology the way the service does, through the service-kit's own code. */
-async function startAndStopDeclarer() {
+async function startAndStopDeclarer(run) {
   const { declareServiceTopology } = require(path.join(REPO, 'libs/messaging/dist/index.js'));
   const amqp = require('amqplib');
-  const conn = await amqp.connect(URL_AMQP);
+  const conn = await amqp.connect(run.amqpUrl);
   const ch = await conn.createChannel();
   await declareServiceTopology(ch, {
     name: 'echo',
@@ -621,8 +576,8 @@ async function startAndStopDeclarer() {
 }
 
 // ---- concurrency sweep (charts) -----------------------------------------------------------------
-async function runSweep() {
-  const gw = path.join(CFG.warrenRoot, 'services/gateway/dist/main.js');
+async function runSweep(run) {
+  const gw = path.join(run.cfg.warrenRoot, 'services/gateway/dist/main.js');
   if (!fs.existsSync(gw))
     return [
       {
@@ -631,31 +586,34 @@ async function runSweep() {
         failed: 'services/gateway/dist/main.js not built yet',
       },
     ];
-  await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
-  const specs = [warrenEcho(CFG.warrenRoot), warrenGateway(CFG.warrenRoot)];
+  await mq.deleteQueues(run.amqpUrl, ALL_QUEUES);
+  const specs = [warrenEcho(run, run.cfg.warrenRoot), warrenGateway(run, run.cfg.warrenRoot)];
   const children = [];
   const points = [];
   try {
-    await startAll(specs, 'sweep', children);
-    const pids = { broker: BROKER, echo: children[0].pid, gateway: children[1].pid };
+    await startAll(run, specs, 'sweep', children);
+    const pids = { broker: run.broker, echo: children[0].pid, gateway: children[1].pid };
     const modes = [
-      { scenario: 'Warren async (202)', url: `http://127.0.0.1:${PORTS.gateway}/v1/echo` },
-      { scenario: 'Warren RPC (200)', url: `http://127.0.0.1:${PORTS.gateway}/v1/echo?wait=true` },
+      { scenario: 'Warren async (202)', url: `http://127.0.0.1:${run.ports.gateway}/v1/echo` },
+      {
+        scenario: 'Warren RPC (200)',
+        url: `http://127.0.0.1:${run.ports.gateway}/v1/echo?wait=true`,
+      },
     ];
     await probe(modes[1].url);
     const purge = async () => {
       const amqp = require('amqplib');
-      const conn = await amqp.connect(URL_AMQP);
+      const conn = await amqp.connect(run.amqpUrl);
       const ch = await conn.createChannel();
       await ch.purgeQueue('echo').catch(() => undefined);
       await conn.close();
     };
-    for (const c of CFG.sweepConnections) {
+    for (const c of run.cfg.sweepConnections) {
       for (const m of modes) {
         try {
           await purge();
-          await runAutocannon(m.url, CFG.sweepWarmup, c);
-          const r = await measureHttp(m.url, pids, CFG.sweepDuration, c);
+          await runAutocannon(m.url, run.cfg.sweepWarmup, c);
+          const r = await measureHttp(m.url, pids, run.cfg.sweepDuration, c);
           points.push({ scenario: m.scenario, connections: c, ...r });
           log(`sweep ${m.scenario} c=${c}: ${report.runSummary({ type: 'http' }, r)}`);
         } catch (e) {
@@ -670,20 +628,22 @@ async function runSweep() {
 }
 
 // ---- profiling ----------------------------------------------------------------------------------
-async function runProfile() {
+async function runProfile(run) {
   const out = {};
-  const dir = path.join(LOG_DIR, 'profiles');
+  const dir = path.join(run.logDir, 'profiles');
   fs.mkdirSync(dir, { recursive: true });
   for (const [mode, url] of [
-    ['async', `http://127.0.0.1:${PORTS.gateway}/v1/echo`],
-    ['rpc', `http://127.0.0.1:${PORTS.gateway}/v1/echo?wait=true`],
+    ['async', `http://127.0.0.1:${run.ports.gateway}/v1/echo`],
+    ['rpc', `http://127.0.0.1:${run.ports.gateway}/v1/echo?wait=true`],
   ]) {
-    await mq.deleteQueues(URL_AMQP, ALL_QUEUES);
+    await mq.deleteQueues(run.amqpUrl, ALL_QUEUES);
     const sub = path.join(dir, mode);
-    const specs = [warrenEcho(CFG.warrenRoot), warrenGateway(CFG.warrenRoot)].map((s) => ({
-      ...s,
-      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(sub, s.name)}`],
-    }));
+    const specs = [warrenEcho(run, run.cfg.warrenRoot), warrenGateway(run, run.cfg.warrenRoot)].map(
+      (s) => ({
+        ...s,
+        nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(sub, s.name)}`],
+      }),
+    );
     const children = [];
     let r;
     const spawned = {};
@@ -691,16 +651,16 @@ async function runProfile() {
     try {
       for (const spec of specs) {
         spawned[spec.name] = Date.now();
-        await startAll([spec], `profile-${mode}`, children);
+        await startAll(run, [spec], `profile-${mode}`, children);
       }
       await probe(url);
-      await runAutocannon(url, CFG.warmup, CFG.connections);
+      await runAutocannon(url, run.cfg.warmup, run.cfg.connections);
       win = { start: Date.now() };
       r = await measureHttp(
         url,
-        { broker: BROKER, echo: children[0].pid, gateway: children[1].pid },
-        CFG.duration,
-        CFG.connections,
+        { broker: run.broker, echo: children[0].pid, gateway: children[1].pid },
+        run.cfg.duration,
+        run.cfg.connections,
       );
       win.end = Date.now();
     } finally {
@@ -730,39 +690,23 @@ async function runProfile() {
 }
 
 /**
- * The order of one round: the scenario list, except that in even rounds each "before" variant runs
- * before its counterpart instead of after it, so slow drifts of the shared machine cancel out.
- */
-function roundOrder(list, round) {
-  const out = list.slice();
-  if (round % 2 === 1 || !CFG.compareWith) return out;
-  for (let i = 0; i + 1 < out.length; i++) {
-    if (out[i + 1].id === `${out[i].id}@${CFG.compareLabel}`) {
-      [out[i], out[i + 1]] = [out[i + 1], out[i]];
-      i++;
-    }
-  }
-  return out;
-}
-
-/**
  * The machine is shared: before a run, wait (at most QUIET_MAX s) while other work keeps it busier
  * than QUIET_BUSY % of one core. Returns what was seen, kept with the run's result.
  */
-async function waitQuiet() {
+async function waitQuiet(cfg) {
   const t0 = Date.now();
   let busy;
   for (;;) {
     const a = procs.cpuSnap({});
     await procs.sleep(500);
     busy = procs.cpuDelta(a, procs.cpuSnap({})).busy;
-    if (busy <= CFG.quietBusy || Date.now() - t0 >= CFG.quietMax * 1000) break;
+    if (busy <= cfg.quietBusy || Date.now() - t0 >= cfg.quietMax * 1000) break;
   }
   return { busyBefore: busy, waitedS: Math.round((Date.now() - t0) / 100) / 10 };
 }
 
 // ---- main ---------------------------------------------------------------------------------------
-function meta(stamp, list) {
+function meta(run, stamp, list) {
   const sh = (cmd, args) => script.sh(REPO, cmd, args);
   const pkgVersion = (dir, name) => {
     try {
@@ -780,12 +724,12 @@ function meta(stamp, list) {
       ? `npm run ${process.env.npm_lifecycle_event}`
       : `node tools/bench/bench.js ${process.argv.slice(2).join(' ')}`.trim(),
     config: {
-      ...CFG,
+      ...run.cfg,
       amqpBase: undefined,
-      peersDir: path.relative(REPO, CFG.peersDir),
-      outDir: path.relative(REPO, CFG.outDir),
-      compareWith: CFG.compareWith,
-      warrenRoot: CFG.warrenRoot === REPO ? '.' : CFG.warrenRoot,
+      peersDir: path.relative(REPO, run.cfg.peersDir),
+      outDir: path.relative(REPO, run.cfg.outDir),
+      compareWith: run.cfg.compareWith,
+      warrenRoot: run.cfg.warrenRoot === REPO ? '.' : run.cfg.warrenRoot,
     },
     scenarios: list.map((s) => s.id),
     machine: script.machineFacts(),
@@ -793,7 +737,7 @@ function meta(stamp, list) {
       node: process.version,
       rabbitmq: sh('rabbitmqctl', ['-q', 'version']),
       amqplibWarren: pkgVersion(path.join(REPO, 'node_modules'), 'amqplib'),
-      amqplibPeers: pkgVersion(path.join(CFG.peersDir, 'node_modules'), 'amqplib'),
+      amqplibPeers: pkgVersion(path.join(run.cfg.peersDir, 'node_modules'), 'amqplib'),
       express: pkgVersion(path.join(REPO, 'node_modules'), 'express'),
       autocannon: pkgVersion(path.join(REPO, 'node_modules'), 'autocannon'),
     },
@@ -801,104 +745,82 @@ function meta(stamp, list) {
   };
 }
 
-function ensurePeers() {
-  if (!fs.existsSync(path.join(CFG.peersDir, 'bench.js')))
-    throw new Error(`peers not found at ${CFG.peersDir} (set PEERS_DIR)`);
-  if (!fs.existsSync(path.join(CFG.peersDir, 'node_modules'))) {
-    log(`installing the peers' packages (npm ci in ${CFG.peersDir})`);
+function ensurePeers(cfg) {
+  if (!fs.existsSync(path.join(cfg.peersDir, 'bench.js')))
+    throw new Error(`peers not found at ${cfg.peersDir} (set PEERS_DIR)`);
+  if (!fs.existsSync(path.join(cfg.peersDir, 'node_modules'))) {
+    log(`installing the peers' packages (npm ci in ${cfg.peersDir})`);
     execFileSync('npm', ['ci', '--no-audit', '--no-fund'], {
-      cwd: CFG.peersDir,
+      cwd: cfg.peersDir,
       stdio: ['ignore', 'inherit', 'inherit'],
     });
   }
 }
 
-/** --help prints the comment at the top of this file; an unknown argument stops before any run. */
-function checkArgs() {
-  const args = process.argv.slice(2);
-  if (args.includes('--help') || args.includes('-h')) {
-    const head = fs.readFileSync(__filename, 'utf8').split('\n');
-    console.log(
-      head
-        .slice(
-          0,
-          head.findIndex((l) => !l.startsWith('//')),
-        )
-        .map((l) => l.replace(/^\/\/ ?/, ''))
-        .join('\n'),
-    );
-    return false;
-  }
-  const ri = args.indexOf('--report');
-  const bad = args.filter(
-    (a, i) => a !== '--peers' && a !== '--report' && !(ri >= 0 && i === ri + 1),
-  );
-  if (bad.length > 0 || (ri >= 0 && !args[ri + 1]))
-    throw new Error(
-      `unknown argument(s) ${bad.join(' ') || '--report without a file'}; see node tools/bench/bench.js --help`,
-    );
-  return true;
-}
-
-async function main() {
-  if (!checkArgs()) return;
-  const ri = process.argv.indexOf('--report');
-  if (ri >= 0) {
-    const saved = JSON.parse(fs.readFileSync(process.argv[ri + 1], 'utf8'));
+async function main(session) {
+  const args = script.parseArgs(__filename, process.argv.slice(2), {
+    flags: ['--peers'],
+    values: ['--report'],
+  });
+  if (args.help) return;
+  const run = createRun(session);
+  if (args.values['--report']) {
+    const saved = JSON.parse(fs.readFileSync(args.values['--report'], 'utf8'));
     // Ratios are recomputed from the raw results with the current definitions.
     saved.ratios = report.ratios(
       saved.results,
       ratioDefs(saved.meta.config.compareWith, saved.meta.config.compareLabel),
     );
-    const files = await writeReports(saved, CFG.outDir, { full: true, charts: true });
+    const files = await writeReports(saved, run.cfg.outDir, { full: true, charts: true });
     console.log(files.latest);
     return;
   }
   const t0 = Date.now();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  LOG_DIR = path.join(REPO, 'bench-results', `logs-${stamp}`);
-  fs.mkdirSync(LOG_DIR, { recursive: true });
-  fs.mkdirSync(CFG.outDir, { recursive: true });
-  ensurePeers();
-  const startedBroker = await mq.ensureBroker(CFG.amqpBase, log);
-  await mq.createVhost(CFG.vhost);
-  URL_AMQP = mq.benchUrl(CFG.amqpBase, CFG.vhost);
-  const list = scenarios();
-  const info = meta(stamp, list);
+  run.logDir = path.join(REPO, 'bench-results', `logs-${stamp}`);
+  fs.mkdirSync(run.logDir, { recursive: true });
+  fs.mkdirSync(run.cfg.outDir, { recursive: true });
+  ensurePeers(run.cfg);
+  run.broker = procs.brokerPid(Number(new URL(run.cfg.amqpBase).port || 5672));
+  const startedBroker = await mq.ensureBroker(run.cfg.amqpBase, log);
+  await mq.createVhost(run.cfg.vhost);
+  run.amqpUrl = mq.benchUrl(run.cfg.amqpBase, run.cfg.vhost);
+  const list = scenarios(run);
+  const info = meta(run, stamp, list);
   log(
-    `${list.length} scenarios x ${CFG.rounds} rounds, ${CFG.warmup} s + ${CFG.duration} s, -c ${CFG.connections}, drain ${CFG.drainN}; logs ${path.relative(REPO, LOG_DIR)}`,
+    `${list.length} scenarios x ${run.cfg.rounds} rounds, ${run.cfg.warmup} s + ${run.cfg.duration} s, -c ${run.cfg.connections}, drain ${run.cfg.drainN}; logs ${path.relative(REPO, run.logDir)}`,
   );
 
   const results = {};
   let sweep = [];
   let profile;
   try {
-    for (let round = 1; round <= CFG.rounds; round++) {
-      for (const sc of roundOrder(list, round)) {
+    for (let round = 1; round <= run.cfg.rounds; round++) {
+      for (const sc of roundOrder(run.cfg, list, round)) {
         const t = Date.now();
-        const quiet = await waitQuiet();
+        const quiet = await waitQuiet(run.cfg);
         let r;
         try {
-          r = await runOnce(sc, round);
+          r = await runOnce(run, sc, round);
         } catch (e) {
           r = { failed: e.message };
         }
         r.quiet = quiet;
         (results[sc.id] = results[sc.id] || []).push(r);
         log(
-          `[round ${round}/${CFG.rounds}] ${sc.id.padEnd(22)} ${report.runSummary(sc, r)} (${((Date.now() - t) / 1000).toFixed(0)} s)`,
+          `[round ${round}/${run.cfg.rounds}] ${sc.id.padEnd(22)} ${report.runSummary(sc, r)} (${((Date.now() - t) / 1000).toFixed(0)} s)`,
         );
         await procs.sleep(500);
       }
     }
-    if (CFG.sweep && (!CFG.only || process.env.SWEEP === '1'))
-      sweep = await runSweep().catch((e) => [
+    if (run.cfg.sweep && (!run.cfg.only || process.env.SWEEP === '1'))
+      sweep = await runSweep(run).catch((e) => [
         { scenario: 'sweep', connections: 0, failed: e.message },
       ]);
-    if (CFG.profile) profile = await runProfile().catch((e) => ({ failed: e.message }));
+    if (run.cfg.profile) profile = await runProfile(run).catch((e) => ({ failed: e.message }));
   } finally {
-    await mq.deleteQueues(URL_AMQP, ALL_QUEUES).catch(() => undefined);
-    await mq.deleteVhost(CFG.vhost);
+    await mq.deleteQueues(run.amqpUrl, ALL_QUEUES).catch(() => undefined);
+    await mq.deleteVhost(run.cfg.vhost);
     if (startedBroker)
       log('RabbitMQ was started by this run and is left running (rabbitmqctl stop to stop it)');
   }
@@ -908,12 +830,12 @@ async function main() {
     meta: info,
     scenarios: list.map(({ id, label, type }) => ({ id, label, type })),
     results,
-    ratios: report.ratios(results, ratioDefs()),
+    ratios: report.ratios(results, ratioDefs(run.cfg.compareWith, run.cfg.compareLabel)),
     sweep,
     profile,
   };
-  const files = await writeReports(saved, CFG.outDir, {
-    full: !CFG.only,
+  const files = await writeReports(saved, run.cfg.outDir, {
+    full: !run.cfg.only,
     charts: sweep.length > 0,
   });
   console.log(fs.readFileSync(files.latest, 'utf8'));
@@ -924,79 +846,6 @@ async function main() {
   );
 }
 
-function ratioDefs(compareWith = CFG.compareWith, compareLabel = CFG.compareLabel) {
-  const defs = [...report.RATIOS];
-  if (compareWith) {
-    const s = `@${compareLabel}`;
-    defs.push(
-      {
-        id: 'ab-async',
-        label: `Warren async now / ${compareLabel} (req/s)`,
-        a: 'warren-async',
-        b: `warren-async${s}`,
-        metric: 'throughput',
-      },
-      {
-        id: 'ab-rpc',
-        label: `Warren RPC now / ${compareLabel} (req/s)`,
-        a: 'warren-rpc',
-        b: `warren-rpc${s}`,
-        metric: 'throughput',
-      },
-      {
-        id: 'ab-rpc-p99',
-        label: `Warren RPC p99 now / ${compareLabel}`,
-        a: 'warren-rpc',
-        b: `warren-rpc${s}`,
-        metric: 'p99',
-      },
-      {
-        id: 'ab-drain',
-        label: `service-kit drain now / ${compareLabel} (msg/s)`,
-        a: 'drain-kit',
-        b: `drain-kit${s}`,
-        metric: 'throughput',
-      },
-      {
-        id: 'ab-async-cost',
-        label: `gateway CPU per async request now / ${compareLabel}`,
-        a: 'warren-async',
-        b: `warren-async${s}`,
-        metric: 'cost:gateway',
-      },
-      {
-        id: 'ab-rpc-cost',
-        label: `gateway CPU per RPC now / ${compareLabel}`,
-        a: 'warren-rpc',
-        b: `warren-rpc${s}`,
-        metric: 'cost:gateway',
-      },
-      {
-        id: 'ab-rpc-echo-cost',
-        label: `echo CPU per RPC message now / ${compareLabel}`,
-        a: 'warren-rpc',
-        b: `warren-rpc${s}`,
-        metric: 'cost:echo',
-      },
-      {
-        id: 'ab-async-echo-cost',
-        label: `echo CPU per async message now / ${compareLabel}`,
-        a: 'warren-async',
-        b: `warren-async${s}`,
-        metric: 'cost:echo',
-      },
-      {
-        id: 'ab-drain-cost',
-        label: `echo CPU per drained message now / ${compareLabel}`,
-        a: 'drain-kit',
-        b: `drain-kit${s}`,
-        metric: 'cost:echo',
-      },
-    );
-  }
-  return defs;
-}
+script.runScript(module, main);
 
-script.runScript(module, main, () => ({ amqpUrl: URL_AMQP, vhost: CFG.vhost }));
-
-module.exports = { CFG };
+module.exports = { createRun, scenarios };

@@ -5,6 +5,7 @@
 //   npm run bench:soak                                       # 1,000,000 requests, mixed, docs/performance/
 //   SOAK_N=60000 SOAK_CHUNK=10000 SOAK_OUT=/tmp/soak node tools/bench/soak.js   # a quick look
 //   node tools/bench/soak.js --report docs/performance/soak-<stamp>.json     # re-render soak.md + PNG
+//   node tools/bench/soak.js --help                                          # this text
 //
 // Knobs (env): SOAK_N 1000000, SOAK_CHUNK 50000, SOAK_MODE mixed|async|rpc (mixed: every chunk is
 // half async, half RPC, at the same time on half the connections each), SOAK_CONNECTIONS 64,
@@ -209,10 +210,12 @@ async function writeOutputs(saved) {
 // ---- main ---------------------------------------------------------------------------------------
 const children = [];
 
-async function main() {
-  const ri = process.argv.indexOf('--report');
-  if (ri >= 0) {
-    const saved = JSON.parse(fs.readFileSync(process.argv[ri + 1], 'utf8'));
+async function main(session) {
+  const args = script.parseArgs(__filename, process.argv.slice(2), { values: ['--report'] });
+  if (args.help) return;
+  session.vhost = CFG.vhost;
+  if (args.values['--report']) {
+    const saved = JSON.parse(fs.readFileSync(args.values['--report'], 'utf8'));
     // The verdict is recomputed from the samples with the current definitions.
     saved.verdict = stats.verdict({
       total: saved.meta.config.n,
@@ -237,6 +240,7 @@ async function main() {
   await mq.deleteVhost(CFG.vhost);
   await mq.createVhost(CFG.vhost);
   URL_AMQP = mq.benchUrl(CFG.amqpBase, CFG.vhost);
+  session.amqpUrl = URL_AMQP;
   const info = meta(stamp);
   const chunks = Math.ceil(CFG.n / CFG.chunk);
   log(
@@ -305,6 +309,6 @@ async function main() {
   if (!saved.verdict.pass) process.exitCode = 1;
 }
 
-script.runScript(module, main, () => ({ amqpUrl: URL_AMQP, vhost: CFG.vhost }));
+script.runScript(module, main);
 
 module.exports = { CFG, chunkPlan };

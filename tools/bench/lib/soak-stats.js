@@ -6,6 +6,7 @@
 // the first `window` samples taken once warm-up is over, minus 1.
 'use strict';
 const { median, fmt } = require('./report');
+const { metricValue } = require('./prom-text');
 
 const DEFAULTS = { warmupFraction: 0.1, window: 3, maxGrowth: 0.1 };
 
@@ -129,11 +130,7 @@ function verdict(run, opts = {}) {
 }
 
 /** Value of an unlabelled (or first labelled) series `name` in a Prometheus text exposition; NaN if absent. */
-function metric(text, name) {
-  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const m = new RegExp(`^${esc}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text || '');
-  return m ? Number(m[1]) : NaN;
-}
+const metric = (text, name) => metricValue(text, name);
 
 const mb = (x) => fmt(x, 1);
 /** Text for a markdown table cell: pipes escaped. */
