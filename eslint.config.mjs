@@ -28,7 +28,8 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.browser, uPlot: 'readonly' } },
   },
   {
-    files: ['scripts/**', 'tests/**', '**/*.test.ts', '**/*.js', '**/*.mjs'],
+    // Scripts, tests and tools print; libraries and services log through pino.
+    files: ['scripts/**', 'tests/**', 'tools/**', '**/*.test.ts', '**/*.js', '**/*.mjs'],
     rules: { 'no-console': 'off' },
   },
 );

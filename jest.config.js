@@ -1,4 +1,6 @@
 // Jest, configured once for the whole workspace: swc transpiles TypeScript, libs resolve to source.
+const { scaled } = require('./tests/support/time-scale.js');
+
 const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }];
 const moduleNameMapper = {
   '^@warren/service-kit/testing$': '<rootDir>/libs/service-kit/src/testing.ts',
@@ -17,24 +19,26 @@ module.exports = {
   // Child-process tests run dist/, in-process tests the sources: build first, so both test
   // the same code (an incremental tsc -b; a few seconds when nothing changed).
   globalSetup: '<rootDir>/tests/global-setup.js',
-  // jest-circus reads only the top-level timeout, not the per-project one.
-  testTimeout: 60000,
+  // jest-circus reads only the top-level timeout, not the per-project one. TEST_TIME_SCALE
+  // multiplies it, as every upper time limit of the tests (tests/support/time-scale.js).
+  testTimeout: scaled(60000),
   projects: [
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{libs,services,tools}/*/src/**/*.test.ts'],
+      // tools/*/lib: the pure parts of the tools (tools/bench's report functions and soak verdict);
+      // the new-service template's own test, as a generated service's runs.
+      testMatch: [
+        '<rootDir>/{libs,services,tools}/*/src/**/*.test.ts',
+        '<rootDir>/tools/*/lib/**/*.test.ts',
+        '<rootDir>/tools/new-service/template/src/**/*.test.ts',
+      ],
     },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/**/*.test.ts'],
-      // tests/bench: only the pure tests (report functions, soak verdict) run under jest (npm run bench measures).
-      testPathIgnorePatterns: [
-        '/tests/reliability/',
-        '/tests/cluster/',
-        '/tests/bench/(?!(report|soak)\\.test\\.ts$)',
-      ],
+      testPathIgnorePatterns: ['/tests/reliability/', '/tests/cluster/'],
     },
   ],
 };

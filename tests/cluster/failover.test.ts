@@ -17,15 +17,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { startCluster, type Cluster, type ClusterNode } from '../support/cluster';
-import {
-  ROOT,
-  eventually,
-  freePort,
-  startNode,
-  stopAll,
-  waitForHttp,
-  type Proc,
-} from '../support/processes';
+import { ROOT, freePort, startNode, stopAll, waitForHttp, type Proc } from '../support/processes';
+import { eventually, sleep, scaled } from '../support/time';
 import {
   countBy,
   cpuPercent,
@@ -61,7 +54,6 @@ const RPC_TIMEOUT_MS = 5000;
 const SLOW_MS = 1000;
 const QUEUE = 'echo';
 let loadAverageAtStart = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 let cluster: Cluster | undefined;
 const consumers: Proc[] = [];
@@ -75,7 +67,7 @@ afterAll(async () => {
   for (const s of senders) await s.close().catch(() => undefined);
   await stopAll();
   await cluster?.stop();
-}, 120_000);
+}, scaled(120_000));
 
 /** `processed <id>` log lines of the consumers: id -> times (epoch ms) it was handled. */
 function processedLog(): Map<string, number[]> {
@@ -568,5 +560,7 @@ function writeResults(file: string, results: Results): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   // The Markdown views (docs/scaling-results.md and the blocks of docs/scaling.md) come from the JSON.
-  execFileSync(process.execPath, [path.join(__dirname, 'report.js'), file], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(ROOT, 'tools/reports/scaling.js'), file], {
+    stdio: 'inherit',
+  });
 }

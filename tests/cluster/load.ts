@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { Broker, Publisher, RpcClient } from '@warren/messaging';
 import { createLogger } from '@warren/observability';
+import { sleep } from '../support/time';
 
 export type Kind = 'async' | 'rpc';
 
@@ -175,7 +176,7 @@ export function runLoad(o: LoadOptions): LoadRun {
           else fire(kind);
         }
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     run.endedAt = Date.now();
     while (pending.size > 0) await Promise.all([...pending]);

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { testAmqpUrl } from '../support/broker';
-import { ROOT, eventually, freePort, startNode, stopAll, waitForHttp } from '../support/processes';
+import { ROOT, freePort, startNode, stopAll, waitForHttp } from '../support/processes';
 import { createVhost, type TestVhost } from '../support/vhost';
+import { eventually } from '../support/time';
 
 jest.setTimeout(120_000);
 const CHROMIUM = '/usr/bin/chromium';
@@ -65,7 +66,7 @@ beforeAll(async () => {
   const gatewayOps = await freePort();
   echoOps = await freePort();
   consolePort = await freePort();
-  const gateway = startNode('services/gateway/dist/main.js', {
+  startNode('services/gateway/dist/main.js', {
     AMQP_URL: vhost.url,
     PORT: String(gatewayPort),
     METRICS_PORT: String(gatewayOps),

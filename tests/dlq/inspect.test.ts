@@ -3,11 +3,12 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fixture, ids, type Fixture } from './helpers';
-import { ROOT, eventually } from '../support/processes';
+import { ROOT } from '../support/processes';
+import { eventually, scaled } from '../support/time';
 
 const run = promisify(execFile);
 // Broker round trips and child processes on a loaded 2-core machine: more than jest's 5 s default.
-jest.setTimeout(30_000);
+jest.setTimeout(scaled(30_000));
 
 describe('dlq list / show / purge', () => {
   let f: Fixture;
@@ -150,24 +151,28 @@ describe('dlq list / show / purge', () => {
     expect('stderr' in down && down.stderr).toMatch(/^dlq: cannot connect to RabbitMQ at /);
   });
 
-  it('runs as `npm run dlq` with exit codes', async () => {
-    const env = { ...process.env, AMQP_URL: f.url };
-    const ok = await run('npm', ['run', '-s', 'dlq', '--', 'list', f.service, '--json'], {
-      cwd: ROOT,
-      env,
-    });
-    expect(JSON.parse(ok.stdout)).toMatchObject({ queue: f.dlq, depth: 3 });
-    const main = path.join(ROOT, 'tools/dlq/dist/main.js');
-    const failed = await run(process.execPath, [main, 'list', 'no-such-service'], { env }).catch(
-      (err: { code: number; stdout: string; stderr: string }) => err,
-    );
-    expect(failed).toMatchObject({
-      code: 1,
-      stdout: '',
-      stderr:
-        'dlq: no dead-letter queue "no-such-service.dlq": unknown service "no-such-service", or it has never started\n',
-    });
-  }, 60_000);
+  it(
+    'runs as `npm run dlq` with exit codes',
+    async () => {
+      const env = { ...process.env, AMQP_URL: f.url };
+      const ok = await run('npm', ['run', '-s', 'dlq', '--', 'list', f.service, '--json'], {
+        cwd: ROOT,
+        env,
+      });
+      expect(JSON.parse(ok.stdout)).toMatchObject({ queue: f.dlq, depth: 3 });
+      const main = path.join(ROOT, 'tools/dlq/dist/main.js');
+      const failed = await run(process.execPath, [main, 'list', 'no-such-service'], { env }).catch(
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+      expect(failed).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr:
+          'dlq: no dead-letter queue "no-such-service.dlq": unknown service "no-such-service", or it has never started\n',
+      });
+    },
+    scaled(60_000),
+  );
 
   it('reads a quorum DLQ in order without removing anything, and warns once letters were returned often', async () => {
     const q = await fixture('dlqquorum', 'quorum');

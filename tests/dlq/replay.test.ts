@@ -1,15 +1,16 @@
 // DLQ replay against the real broker: --id and --all move dead letters back, confirmed before removal,
 // and a replay killed between the confirm and the ack leaves a duplicate, never a loss.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { defineService } from '@warren/service-kit';
 import { fixture, ids, type Fixture } from './helpers';
 import { startServiceForTest } from '../support/service-harness';
-import { ROOT, eventually } from '../support/processes';
+import { ROOT, startProcess } from '../support/processes';
+import { eventually, scaled } from '../support/time';
 import { replay } from '@warren/dead-letters';
 
 // Broker round trips, a tsc build and child processes on a loaded 2-core machine.
-jest.setTimeout(30_000);
+jest.setTimeout(scaled(30_000));
 
 describe('dlq replay', () => {
   let f: Fixture;
@@ -214,20 +215,14 @@ describe('dlq replay', () => {
       },
     );
     const seeded = await f.seed(4);
-    const child = spawn(
+    const child = startProcess(
       process.execPath,
       [path.join(__dirname, 'fixtures/kill-after-confirm.js'), f.service],
-      {
-        env: { ...process.env, AMQP_URL: f.url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { env: { AMQP_URL: f.url }, label: 'kill-after-confirm.js' },
     );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
-      child.once('exit', (_code, sig) => resolve(sig)),
-    );
+    await child.exited;
+    const signal = child.child.signalCode;
+    const out = child.output();
     expect({ signal, out }).toEqual({ signal: 'SIGKILL', out: `confirmed ${seeded[0]}\n` });
     await eventually(async () => (await f.depth(f.dlq)) === 4, 10_000, 'unacked back in the DLQ');
     const inQueue = ids(await f.drain(f.service));

@@ -4,7 +4,8 @@ import echo from '../../services/echo/src/service';
 import wordcount from '../../services/wordcount/src/service';
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import { validateAsyncApi, validateOpenApi } from '../support/api-docs';
-import { RawAmqp, serviceEnv, startTestGateway, waitUntil, type TestGateway } from './helpers';
+import { RawAmqp, serviceEnv, startTestGateway, type TestGateway } from './helpers';
+import { eventually } from '../support/time';
 
 const wcName = uniqueName('gw-doc-wc');
 const echoName = uniqueName('gw-doc-echo');
@@ -19,7 +20,7 @@ beforeAll(async () => {
     { ...echo, name: echoName },
   ])
     services.push(await runService(def, { env: serviceEnv(url), handleSignals: false }));
-  await waitUntil(
+  await eventually(
     () => gw.registry.hasLive(wcName) && gw.registry.hasLive(echoName),
     10_000,
     'services registered',

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import { RawAmqp, expectProblem, post, startTestGateway, type TestGateway } from './helpers';
+import { sleep } from '../support/time';
 
 const KEY_A = 'key-a-0123456789abcdef';
 const KEY_B = 'key-b-fedcba9876543210';
@@ -80,7 +81,7 @@ describe('API keys', () => {
   });
 
   it('never logs a key', async () => {
-    await new Promise((r) => setTimeout(r, 200)); // pino writes asynchronously
+    await sleep(200); // pino writes asynchronously
     const logs = keyed.logs();
     expect(logs).toContain('request completed');
     for (const k of [KEY_A, KEY_B, KEY_FILE]) expect(logs).not.toContain(k);

@@ -1,7 +1,8 @@
 // A broker memory alarm on a private RabbitMQ node: the gateway answers 503 broker-busy + Retry-After at once, /readyz 503, and recovers.
 import { connect, type ChannelModel } from 'amqplib';
 import { startPrivateBroker, type PrivateBroker } from '../support/private-broker';
-import { expectProblem, post, startTestGateway, waitUntil, type TestGateway } from './helpers';
+import { expectProblem, post, startTestGateway, type TestGateway } from './helpers';
+import { eventually } from '../support/time';
 
 jest.setTimeout(90_000);
 
@@ -44,7 +45,7 @@ it('answers 503 broker-busy with Retry-After while the broker blocks publishing,
 
   await node.ctl('set_vm_memory_high_watermark', '0.0000001');
   try {
-    await waitUntil(
+    await eventually(
       async () => (await node.ctl('eval', 'rabbit_alarm:get_alarms().')).includes('memory'),
       15_000,
       'memory alarm',
@@ -53,7 +54,7 @@ it('answers 503 broker-busy with Retry-After while the broker blocks publishing,
     const held = await expectProblem(await post(gw, `/v1/${name}`, '{"n":2}'), 503);
     expect(held.type).toBe('urn:warren:error:broker-unavailable');
     expect(held.detail).toMatch(/may still be delivered/);
-    await waitUntil(() => gw.connections.publish.isBlocked, 10_000, 'connection.blocked');
+    await eventually(() => gw.connections.publish.isBlocked, 10_000, 'connection.blocked');
     expect(await ready()).toBe(503);
 
     for (const path of [`/v1/${name}`, `/v1/${called}?wait=true&timeoutMs=5000`]) {
@@ -66,7 +67,7 @@ it('answers 503 broker-busy with Retry-After while the broker blocks publishing,
   } finally {
     await node.ctl('set_vm_memory_high_watermark', '0.4');
   }
-  await waitUntil(async () => (await ready()) === 200, 15_000, '/readyz 200 after the alarm');
+  await eventually(async () => (await ready()) === 200, 15_000, '/readyz 200 after the alarm');
   expect((await post(gw, `/v1/${name}`, '{"n":4}')).status).toBe(202);
   // n=1, the held n=2 (delivered once the alarm cleared) and n=4: none of the busy answers.
   expect(await depth()).toBe(3);

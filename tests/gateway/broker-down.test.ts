@@ -8,11 +8,11 @@ import {
   post,
   serviceEnv,
   startTestGateway,
-  waitUntil,
   type TestGateway,
 } from './helpers';
+import { eventually, sleep, scaled } from '../support/time';
 
-jest.setTimeout(90_000);
+jest.setTimeout(scaled(90_000));
 
 const name = uniqueName('gw-down');
 let broker: PrivateBroker;
@@ -22,7 +22,7 @@ let svc: RunningService;
 const slowEcho = defineService({
   name,
   handler: async (body, ctx) => {
-    if (ctx.properties.type === 'sleep') await new Promise((r) => setTimeout(r, 10_000));
+    if (ctx.properties.type === 'sleep') await sleep(10_000);
     return rawReply(body, String(ctx.properties.contentType));
   },
 });
@@ -37,7 +37,7 @@ beforeAll(async () => {
     env: serviceEnv(broker.url, { AMQP_CONNECT_RETRIES: '3', DRAIN_TIMEOUT_MS: '500' }),
     handleSignals: false,
   });
-  await waitUntil(() => gw.registry.hasLive(name), 10_000, 'service registered');
+  await eventually(() => gw.registry.hasLive(name), 10_000, 'service registered');
 });
 
 afterAll(async () => {
@@ -53,7 +53,7 @@ it('answers 503 with Retry-After in bounded time while the broker is down, then 
 
   // A call in flight when the connection drops is answered 503, not left hanging.
   const inFlight = post(gw, `/v1/${name}?wait=true&timeoutMs=30000&type=sleep`, '{"n":3}');
-  await waitUntil(
+  await eventually(
     async () => (await metricValue(gw, 'mq_rpc_pending_calls')) === 1,
     5000,
     'the call pending at the gateway',
@@ -62,16 +62,16 @@ it('answers 503 with Retry-After in bounded time while the broker is down, then 
   const t0 = Date.now();
   const flight = await inFlight;
   await expectProblem(flight, 503);
-  expect(Date.now() - t0).toBeLessThan(5000);
+  expect(Date.now() - t0).toBeLessThan(scaled(5000));
 
-  await waitUntil(async () => (await ready()) === 503, 10_000, '/readyz 503');
+  await eventually(async () => (await ready()) === 503, 10_000, '/readyz 503');
   for (const path of [`/v1/${name}`, `/v1/${name}?wait=true&timeoutMs=20000`]) {
     const start = Date.now();
     const res = await post(gw, path, '{"n":4}');
     const problem = await expectProblem(res, 503);
     expect(problem.type).toBe('urn:warren:error:broker-unavailable');
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(Date.now() - start).toBeLessThan(1000);
+    expect(Date.now() - start).toBeLessThan(scaled(1000));
   }
   expect(
     await metricValue(gw, 'gateway_published_messages_total', { service: name, outcome: 'failed' }),
@@ -80,13 +80,13 @@ it('answers 503 with Retry-After in bounded time while the broker is down, then 
   expect((await fetch(gw.url('/v1/services'))).status).toBe(200);
 
   await broker.startApp();
-  await waitUntil(async () => (await ready()) === 200, 30_000, '/readyz 200 after restart');
-  await waitUntil(
+  await eventually(async () => (await ready()) === 200, 30_000, '/readyz 200 after restart');
+  await eventually(
     async () => (await post(gw, `/v1/${name}`, '{"n":5}')).status === 202,
     10_000,
     'async publish after recovery',
   );
-  await waitUntil(() => gw.registry.hasLive(name), 15_000, 'service back in the registry');
+  await eventually(() => gw.registry.hasLive(name), 15_000, 'service back in the registry');
   const res = await post(gw, `/v1/${name}?wait=true`, '{"n":6}');
   expect(res.status).toBe(200);
   expect(await res.text()).toBe('{"n":6}');

@@ -8,10 +8,10 @@ import {
   post,
   rawHead,
   startTestGateway,
-  waitUntil,
   type RawResponse,
   type TestGateway,
 } from './helpers';
+import { eventually, sleep } from '../support/time';
 
 const KEY = 'edge-key-0123456789abcdef';
 const MiB = 1024 * 1024;
@@ -187,7 +187,7 @@ describe('caps', () => {
     const openConnections = () => metricValue(gw, 'gateway_open_connections');
     try {
       for (let i = 0; i < 2; i++) open.push(await RawConnection.open(gw.port));
-      await waitUntil(async () => (await openConnections()) === 2, 10_000, '2 open connections');
+      await eventually(async () => (await openConnections()) === 2, 10_000, '2 open connections');
 
       const third = await RawConnection.open(gw.port);
       await third.write(
@@ -218,9 +218,9 @@ describe('caps', () => {
 
       // Up to the hard limit (2 + 10) connections are accepted (and refused as above); past it
       // node closes them at once, unanswered.
-      await waitUntil(async () => (await openConnections()) === 2, 10_000, 'the third to close');
+      await eventually(async () => (await openConnections()) === 2, 10_000, 'the third to close');
       for (let i = 2; i < 12; i++) open.push(await RawConnection.open(gw.port));
-      await waitUntil(async () => (await openConnections()) === 12, 10_000, '12 open connections');
+      await eventually(async () => (await openConnections()) === 12, 10_000, '12 open connections');
       const dropped = await RawConnection.open(gw.port);
       await dropped.whenClosed();
       expect(dropped.bytesReceived).toBe(0);
@@ -232,7 +232,7 @@ describe('caps', () => {
 
       // Once connections close, new ones are served again.
       for (const c of open) c.destroy();
-      await waitUntil(
+      await eventually(
         async () => (await openConnections()) === 0,
         10_000,
         'all connections closed',
@@ -277,7 +277,7 @@ describe('caps', () => {
     try {
       // Two stalled uploads of 16 KB each hold the whole 32 KB.
       conns.push(await upload(KB16, full.slice(0, 100)), await upload(KB16, full.slice(0, 100)));
-      await waitUntil(async () => (await inflight()) === 2 * KB16, 10_000, '32 KB in flight');
+      await eventually(async () => (await inflight()) === 2 * KB16, 10_000, '32 KB in flight');
 
       const third = await upload(2, '{}');
       const res = await third.response();
@@ -293,13 +293,13 @@ describe('caps', () => {
       await first.write(full.slice(100));
       expect((await first.response()).status).toBe(202);
       await amqp.take(queue);
-      await waitUntil(async () => (await inflight()) === KB16, 10_000, '16 KB in flight');
+      await eventually(async () => (await inflight()) === KB16, 10_000, '16 KB in flight');
       expect((await (await upload(2, '{}')).response()).status).toBe(202);
       await amqp.take(queue);
 
       // A client that leaves mid-body gives its share back too.
       (conns[1] as RawConnection).destroy();
-      await waitUntil(async () => (await inflight()) === 0, 10_000, 'nothing in flight');
+      await eventually(async () => (await inflight()) === 0, 10_000, 'nothing in flight');
 
       // A body of unknown length (chunked) holds GATEWAY_MAX_BODY while it is read.
       const chunked = await RawConnection.open(gw.port);
@@ -310,11 +310,11 @@ describe('caps', () => {
           'Transfer-Encoding': 'chunked',
         }) + '1\r\n[\r\n',
       );
-      await waitUntil(async () => (await inflight()) === KB16, 10_000, 'a chunked body in flight');
+      await eventually(async () => (await inflight()) === KB16, 10_000, 'a chunked body in flight');
       await chunked.write('1\r\n]\r\n0\r\n\r\n');
       expect((await chunked.response()).status).toBe(202);
       expect((await amqp.take(queue)).content.toString()).toBe('[]');
-      await waitUntil(async () => (await inflight()) === 0, 10_000, 'nothing in flight');
+      await eventually(async () => (await inflight()) === 0, 10_000, 'nothing in flight');
     } finally {
       for (const c of conns) c.destroy();
       await gw.stop();
@@ -355,7 +355,7 @@ describe('timeouts with slow clients', () => {
         'Content-Length': '100',
       }) + '{"a":',
     );
-    await waitUntil(
+    await eventually(
       async () => (await metricValue(slow, 'gateway_inflight_body_bytes')) === 100,
       10_000,
       'the body being read',
@@ -363,7 +363,7 @@ describe('timeouts with slow clients', () => {
     const res = await conn.response();
     expectRawProblem(res, 408, 'request-timeout');
     await conn.whenClosed();
-    await waitUntil(
+    await eventually(
       async () => (await metricValue(slow, 'gateway_inflight_body_bytes')) === 0,
       10_000,
       'the share given back',
@@ -375,7 +375,7 @@ describe('timeouts with slow clients', () => {
     const problem = await expectProblem(res, 504);
     expect(problem.type).toBe('urn:warren:error:response-timeout');
     expect(res.headers.get('connection')).toBe('close');
-    await waitUntil(() => slow.logs().includes('response timeout: answered 504'), 5000, 'the log');
+    await eventually(() => slow.logs().includes('response timeout: answered 504'), 5000, 'the log');
   });
 
   it('starts the response clock at the last byte: a slow upload within the request timeout is answered', async () => {
@@ -389,7 +389,7 @@ describe('timeouts with slow clients', () => {
     );
     // Four parts 400 ms apart: longer than the response timeout, within the request timeout.
     for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 400));
+      await sleep(400);
       await conn.write(body.slice(i * 5, i === 3 ? undefined : (i + 1) * 5));
     }
     expect((await conn.response()).status).toBe(202);

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { retryQueueName } from '@warren/protocol';
 import { DEFAULTS } from '@warren/service-kit';
 import { startGateway, type RunningGateway } from '../../services/gateway/src/gateway';
+import { eventually } from '../support/time';
 
 export interface TestGateway extends RunningGateway {
   url: (path: string) => string;
@@ -111,13 +112,15 @@ export class RawAmqp {
 
   /** Waits for the next message on `queue` (acked), or fails after `timeoutMs`. */
   async take(queue: string, timeoutMs = 5000): Promise<GetMessage> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const msg = await this.ch.get(queue, { noAck: true });
-      if (msg) return msg;
-      if (Date.now() > deadline) throw new Error(`no message on ${queue} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const msg = await eventually(
+      () => this.ch.get(queue, { noAck: true }),
+      timeoutMs,
+      `a message on ${queue}`,
+      {
+        intervalMs: 25,
+      },
+    );
+    return msg as GetMessage;
   }
 
   /** Whether a queue exists: 'exclusive' when another connection owns it (RESOURCE_LOCKED). */
@@ -165,19 +168,6 @@ export function serviceEnv(amqpUrl: string, extra: Record<string, string> = {}):
     AMQP_CONNECT_RETRIES: '0',
     ...extra,
   };
-}
-
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 export interface Problem {
@@ -308,7 +298,7 @@ export class RawConnection {
   /** The next complete response on this connection (waits up to `timeoutMs`). */
   async response(timeoutMs = 10_000): Promise<RawResponse> {
     const next = () => parseResponse(this.received.subarray(this.consumed));
-    await waitUntil(() => next() !== undefined, timeoutMs, 'a response');
+    await eventually(() => next() !== undefined, timeoutMs, 'a response');
     const parsed = next();
     if (!parsed) throw new Error('no response');
     this.consumed += parsed.size;
@@ -317,7 +307,7 @@ export class RawConnection {
 
   /** Waits until the server has closed the connection. */
   async whenClosed(timeoutMs = 10_000): Promise<void> {
-    await waitUntil(() => this.closed, timeoutMs, 'the server to close the connection');
+    await eventually(() => this.closed, timeoutMs, 'the server to close the connection');
   }
 
   destroy(): void {

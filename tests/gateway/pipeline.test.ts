@@ -1,6 +1,7 @@
 // The gateway's request pipeline: direct POST /v1/<name> vs express routes, access log lines, rate-limit headers, trust proxy.
 import { testAmqpUrl, uniqueName } from '../support/broker';
 import { RawAmqp, expectProblem, post, startTestGateway, type TestGateway } from './helpers';
+import { sleep } from '../support/time';
 
 const queue = uniqueName('gw-pipe');
 
@@ -26,7 +27,7 @@ async function accessLine(g: TestGateway, requestId: string): Promise<AccessLine
       const line = JSON.parse(raw) as AccessLine;
       if (line.req !== undefined) return line;
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   throw new Error(`no access line for ${requestId}`);
 }

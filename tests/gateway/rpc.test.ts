@@ -17,9 +17,9 @@ import {
   sendHeartbeat,
   serviceEnv,
   startTestGateway,
-  waitUntil,
   type TestGateway,
 } from './helpers';
+import { eventually, sleep, scaled } from '../support/time';
 
 const echoName = uniqueName('gw-echo');
 const workName = uniqueName('gw-work');
@@ -33,8 +33,8 @@ const work = defineService({
     if (ctx.properties.type === 'fail')
       throw new PermanentError('that conflicts with something', 'CONFLICT', { status: 409 });
     if (ctx.properties.type === 'sleep') {
-      const { sleep } = JSON.parse(body.toString()) as { sleep: number };
-      await new Promise((r) => setTimeout(r, sleep));
+      const { sleep: ms } = JSON.parse(body.toString()) as { sleep: number };
+      await sleep(ms);
     }
     return rawReply(body, String(ctx.properties.contentType));
   },
@@ -54,7 +54,7 @@ beforeAll(async () => {
     await runService({ ...echo, name: echoName }, { env: serviceEnv(url), handleSignals: false }),
   );
   services.push(await runService(work, { env: serviceEnv(url), handleSignals: false }));
-  await waitUntil(
+  await eventually(
     () => gw.registry.hasLive(echoName) && gw.registry.hasLive(workName),
     10_000,
     'services in the registry',
@@ -97,7 +97,7 @@ describe('POST /v1/:service?wait=true', () => {
 
   it('publishes calls with reply-to, correlation id and expiration = timeout, and maps x-status', async () => {
     await sendHeartbeat(amqp, { service: rawName, instanceId: 'raw-1', intervalMs: 5000 });
-    await waitUntil(() => gw.registry.hasLive(rawName), 5000, 'raw service in the registry');
+    await eventually(() => gw.registry.hasLive(rawName), 5000, 'raw service in the registry');
     const pending = post(gw, `/v1/${rawName}?wait=true&timeoutMs=999999&type=lookup`, '{"q":1}', {
       headers: { 'reply-to': 'evil', 'x-correlation-id': 'forged', 'x-status': '500' },
     });
@@ -156,7 +156,7 @@ describe('POST /v1/:service?wait=true', () => {
     );
     const problem = await expectProblem(res, 504);
     expect(problem.type).toBe('urn:warren:error:reply-timeout');
-    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(Date.now() - t0).toBeLessThan(scaled(1500));
     // This call is pending when the first call's late reply arrives (at ~700 ms).
     const second = await post(
       gw,
@@ -165,7 +165,7 @@ describe('POST /v1/:service?wait=true', () => {
     );
     expect(second.status).toBe(200);
     expect(await second.json()).toEqual({ sleep: 800, tag: 'second' });
-    await waitUntil(
+    await eventually(
       async () => (await metricValue(gw, 'mq_rpc_late_replies_total')) === lateBefore + 1,
       5000,
       'late reply counted',
@@ -184,7 +184,7 @@ describe('POST /v1/:service?wait=true', () => {
     const res = await post(gw, `/v1/${deadName}?wait=true&timeoutMs=10000`, '{}');
     const problem = await expectProblem(res, 503);
     expect(problem.type).toBe('urn:warren:error:no-live-instance');
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(scaled(1000));
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await amqp.ch.checkQueue(deadName)).messageCount).toBe(0);
     // Async publish to the same queue still works: the queue exists, someone may consume later.

@@ -13,9 +13,10 @@ import {
   post,
   serviceEnv,
   startTestGateway,
-  waitUntil,
   type TestGateway,
 } from './helpers';
+import { eventually, sleep, scaled } from '../support/time';
+import { promSamples } from '../support/prom-text';
 
 const run = promisify(execFile);
 const ctl = (...args: string[]) => run('rabbitmqctl', ['-q', ...args]);
@@ -65,12 +66,12 @@ beforeAll(async () => {
   );
   rogue = await RogueService.start(urlOf('rogue'), rogueName);
   rogue.beat({ service: rogueName, instanceId: 'rogue-1' });
-  await waitUntil(
+  await eventually(
     () => gw.registry.hasLive(echoName) && gw.registry.hasLive(rogueName),
     10_000,
     'echo and the rogue service registered',
   );
-}, 60_000);
+}, scaled(60_000));
 
 afterAll(async () => {
   await rogue?.close();
@@ -163,7 +164,7 @@ describe('replies reach only their caller', () => {
           const guess = i % 2 ? randomUUID() : `${seenId.slice(0, 21)}${'ABCDEFGHIJ'[i % 10]}`;
           rogue.reply(replyTo, guess, Buffer.from('spoofed'), { contentType: 'text/plain' });
         }
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     })();
     const bodies = Array.from({ length: 120 }, (_, i) => `own-${i}-${randomUUID()}`);
@@ -186,7 +187,7 @@ describe('replies reach only their caller', () => {
     await vch.assertQueue(victimName, { durable: false, autoDelete: false });
     const vbeat = await RogueService.start(urlOf('victim'), uniqueName('t-victim-beats'));
     vbeat.beat({ service: victimName, instanceId: 'victim-1' });
-    await waitUntil(() => gw.registry.hasLive(victimName), 5000, 'victim registered');
+    await eventually(() => gw.registry.hasLive(victimName), 5000, 'victim registered');
     await vbeat.close();
 
     const pending = call(victimName, 'question');
@@ -194,14 +195,14 @@ describe('replies reach only their caller', () => {
     // with its own user and unsigned; then hands the message back.
     const rch = await (await connect(urlOf('rogue'))).createChannel();
     let msg: GetMessage | false = false;
-    await waitUntil(async () => (msg = await rch.get(victimName)) !== false, 5000, 'the call');
+    await eventually(async () => (msg = await rch.get(victimName)) !== false, 5000, 'the call');
     const peeked = msg as unknown as GetMessage;
     const { replyTo, correlationId } = peeked.properties;
     rogue.reply(String(replyTo), correlationId, Buffer.from('spoofed'), {
       contentType: 'text/plain',
     });
     rch.sendToQueue(String(replyTo), Buffer.from('spoofed-unsigned'), { correlationId });
-    await waitUntil(
+    await eventually(
       async () =>
         (await metricValue(gw, 'gateway_rejected_replies_total', {
           service: victimName,
@@ -237,7 +238,7 @@ describe('heartbeats are believed only from their service, and bounded', () => {
     });
     rogue.beat({ service: echoName, instanceId: 'forged-1', metricsUrl: 'http://evil:1/metrics' });
     rogue.beat({ service: echoName, instanceId: String(real?.instanceId), state: 'stopping' });
-    await waitUntil(
+    await eventually(
       async () =>
         (await metricValue(gw, 'gateway_registry_dropped_beats_total', { reason: 'sender' })) ===
         before + 2,
@@ -252,7 +253,7 @@ describe('heartbeats are believed only from their service, and bounded', () => {
 
   it('a flood of instances of its own service is capped', async () => {
     for (let i = 0; i < 2000; i++) rogue.beat({ service: rogueName, instanceId: `flood-${i}` });
-    await waitUntil(
+    await eventually(
       async () =>
         (await metricValue(gw, 'gateway_registry_dropped_beats_total', {
           reason: 'instance-cap',
@@ -278,7 +279,7 @@ describe('with one shared broker user (nothing can be told apart)', () => {
       GATEWAY_REGISTRY_MAX_SERVICES: String(MAX_SERVICES),
       GATEWAY_REGISTRY_MAX_INSTANCES: String(MAX_INSTANCES),
     });
-    await waitUntil(() => shared.registry.hasLive(echoName), 10_000, 'echo on the shared gateway');
+    await eventually(() => shared.registry.hasLive(echoName), 10_000, 'echo on the shared gateway');
   });
   afterAll(async () => shared?.stop());
 
@@ -290,10 +291,14 @@ describe('with one shared broker user (nothing can be told apart)', () => {
     const forge = (async () => {
       while (forging) {
         rogue.beat({ service: echoName, instanceId: id, state: 'stopping' });
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     })();
-    await waitUntil(() => !shared.registry.hasLive(echoName), 5000, 'echo dropped by forged beats');
+    await eventually(
+      () => !shared.registry.hasLive(echoName),
+      5000,
+      'echo dropped by forged beats',
+    );
     const statuses: number[] = [];
     for (let i = 0; i < 40; i++) {
       const res = await post(shared, `/v1/${echoName}?wait=true`, `n${i}`, {
@@ -311,7 +316,7 @@ describe('with one shared broker user (nothing can be told apart)', () => {
     const N = 3000;
     for (let i = 0; i < N; i++)
       rogue.beat({ service: `flood-${randomUUID().slice(0, 8)}`, instanceId: `i-${i}` });
-    await waitUntil(
+    await eventually(
       async () =>
         (await metricValue(shared, 'gateway_registry_dropped_beats_total', {
           reason: 'service-cap',
@@ -325,7 +330,7 @@ describe('with one shared broker user (nothing can be told apart)', () => {
     expect(services.length).toBeLessThanOrEqual(MAX_SERVICES);
     expect(listing.length).toBeLessThan(64 * 1024);
     const metrics = await shared.metrics.metrics();
-    const series = metrics.split('\n').filter((l) => l.startsWith('warren_registry_instances{'));
+    const series = promSamples(metrics, 'warren_registry_instances');
     expect(series.length).toBeLessThanOrEqual(MAX_SERVICES);
     // The scrape-target list is not on the public port at all.
     expect((await fetch(shared.url('/sd/prometheus'))).status).toBe(404);

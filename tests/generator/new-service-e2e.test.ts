@@ -10,7 +10,8 @@ import { connect } from 'amqplib';
 import YAML from 'yaml';
 import { retryQueueName } from '@warren/protocol';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { ROOT, eventually, startNode, stopAll, type Proc } from '../support/processes';
+import { ROOT, startNode, stopAll, type Proc } from '../support/processes';
+import { eventually, scaled } from '../support/time';
 
 const run = promisify(execFile);
 
@@ -104,143 +105,155 @@ describe('npm run new-service (end to end)', () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('generates a service that is lint-clean, builds and passes its own test', async () => {
-    // 1. Generate as `npm run new-service` does: build @warren/protocol (the generator reads the
-    // name rule from it), then run the script (npm install is the one step skipped: the copy's
-    // node_modules are links).
-    await node(tmp, ['node_modules/typescript/bin/tsc', '-b', 'libs/protocol']);
-    const gen = await node(tmp, [
-      'scripts/new-service.js',
-      name,
-      '--no-install',
-      '--description',
-      'Made by the e2e test',
-    ]);
-    expect(gen.stdout).toContain(`created services/${name}/`);
-    expect(gen.stderr).toContain('npm install skipped');
-    for (const f of [
-      'package.json',
-      'tsconfig.json',
-      'README.md',
-      'src/main.ts',
-      'src/service.ts',
-      'src/service.test.ts',
-    ]) {
-      expect(fs.existsSync(path.join(tmp, 'services', name, f))).toBe(true);
-    }
-    const tsconfig = JSON.parse(fs.readFileSync(path.join(tmp, 'tsconfig.json'), 'utf8')) as {
-      references: { path: string }[];
-    };
-    expect(tsconfig.references).toContainEqual({ path: `services/${name}` });
-    if (fs.existsSync(path.join(tmp, 'docker-compose.yml'))) {
-      const compose = YAML.parse(fs.readFileSync(path.join(tmp, 'docker-compose.yml'), 'utf8')) as {
-        services: Record<string, { environment: Record<string, string> }>;
-      };
-      expect(compose.services[name]?.environment).toMatchObject({
-        METRICS_PORT: '9400',
-        ADVERTISE_HOST: name,
-      });
-    }
-    // Refuses a second time, changing nothing.
-    const again = await node(tmp, ['scripts/new-service.js', name, '--no-install']).catch(
-      (err: { code: number; stderr: string }) => err,
-    );
-    expect(again).toMatchObject({
-      code: 2,
-      stderr: `new-service: services/${name} already exists; refusing to overwrite it\n`,
-    });
-    fs.symlinkSync(
-      path.join('..', '..', 'services', name),
-      path.join(tmp, 'node_modules/@warren', name),
-    );
-
-    // 2. It is lint-clean and builds with the workspace's project references.
-    await Promise.all([
-      node(tmp, [
-        'node_modules/prettier/bin/prettier.cjs',
-        '--check',
-        `services/${name}`,
+  it(
+    'generates a service that is lint-clean, builds and passes its own test',
+    async () => {
+      // 1. Generate as `npm run new-service` does: build @warren/protocol (the generator reads the
+      // name rule from it), then run the script (npm install is the one step skipped: the copy's
+      // node_modules are links).
+      await node(tmp, ['node_modules/typescript/bin/tsc', '-b', 'libs/protocol']);
+      const gen = await node(tmp, [
+        'tools/new-service/new-service.js',
+        name,
+        '--no-install',
+        '--description',
+        'Made by the e2e test',
+      ]);
+      expect(gen.stdout).toContain(`created services/${name}/`);
+      expect(gen.stderr).toContain('npm install skipped');
+      for (const f of [
+        'package.json',
         'tsconfig.json',
-      ]),
-      node(tmp, ['node_modules/eslint/bin/eslint.js', `services/${name}`]),
-      node(tmp, ['node_modules/typescript/bin/tsc', '-b', `services/${name}`]),
-    ]);
-    expect(fs.existsSync(path.join(tmp, 'services', name, 'dist/main.js'))).toBe(true);
+        'README.md',
+        'src/main.ts',
+        'src/service.ts',
+        'src/service.test.ts',
+      ]) {
+        expect(fs.existsSync(path.join(tmp, 'services', name, f))).toBe(true);
+      }
+      const tsconfig = JSON.parse(fs.readFileSync(path.join(tmp, 'tsconfig.json'), 'utf8')) as {
+        references: { path: string }[];
+      };
+      expect(tsconfig.references).toContainEqual({ path: `services/${name}` });
+      if (fs.existsSync(path.join(tmp, 'docker-compose.yml'))) {
+        const compose = YAML.parse(
+          fs.readFileSync(path.join(tmp, 'docker-compose.yml'), 'utf8'),
+        ) as {
+          services: Record<string, { environment: Record<string, string> }>;
+        };
+        expect(compose.services[name]?.environment).toMatchObject({
+          METRICS_PORT: '9400',
+          ADVERTISE_HOST: name,
+        });
+      }
+      // Refuses a second time, changing nothing.
+      const again = await node(tmp, [
+        'tools/new-service/new-service.js',
+        name,
+        '--no-install',
+      ]).catch((err: { code: number; stderr: string }) => err);
+      expect(again).toMatchObject({
+        code: 2,
+        stderr: `new-service: services/${name} already exists; refusing to overwrite it\n`,
+      });
+      fs.symlinkSync(
+        path.join('..', '..', 'services', name),
+        path.join(tmp, 'node_modules/@warren', name),
+      );
 
-    // 3. Its own test passes against the real broker.
-    const jest = await node(tmp, ['node_modules/jest/bin/jest.js', '--ci', `services/${name}/`], {
-      ...process.env,
-      AMQP_URL: url,
-    });
-    expect(jest.stderr).toMatch(/Tests:\s+4 passed, 4 total/);
-    // About 20 s on an idle machine; generous for a loaded CI box.
-  }, 120_000);
+      // 2. It is lint-clean and builds with the workspace's project references.
+      await Promise.all([
+        node(tmp, [
+          'node_modules/prettier/bin/prettier.cjs',
+          '--check',
+          `services/${name}`,
+          'tsconfig.json',
+        ]),
+        node(tmp, ['node_modules/eslint/bin/eslint.js', `services/${name}`]),
+        node(tmp, ['node_modules/typescript/bin/tsc', '-b', `services/${name}`]),
+      ]);
+      expect(fs.existsSync(path.join(tmp, 'services', name, 'dist/main.js'))).toBe(true);
+
+      // 3. Its own test passes against the real broker.
+      const jest = await node(tmp, ['node_modules/jest/bin/jest.js', '--ci', `services/${name}/`], {
+        ...process.env,
+        AMQP_URL: url,
+      });
+      expect(jest.stderr).toMatch(/Tests:\s+4 passed, 4 total/);
+      // About 20 s on an idle machine; generous for a loaded CI box.
+    },
+    scaled(120_000),
+  );
 
   // tests/global-setup.js builds before any test runs, so the gateway's dist is there.
-  it('is live after `npm start`: callable through the gateway, registered, in /sd/prometheus', async () => {
-    // The gateway as built in the working tree (its sources may be mid-change; its dist runs).
-    fs.cpSync(path.dirname(GATEWAY_DIST), path.join(tmp, 'services/gateway/dist'), {
-      recursive: true,
-    });
-    await node(tmp, ['node_modules/typescript/bin/tsc', '-b', 'libs/service-kit']);
-    const port = await freePort();
-    const base = await freePort();
-    const start = startNode(
-      path.relative(ROOT, path.join(tmp, 'scripts/start.js')),
-      {
-        AMQP_URL: url,
-        PORT: String(port),
-        METRICS_PORT_BASE: String(base),
-        HEARTBEAT_INTERVAL_MS: '500',
-      },
-      ['gateway', name],
-    );
-    procs.push(start);
-    await start.waitFor(/2\/2 processes ready/, 30_000);
+  it(
+    'is live after `npm start`: callable through the gateway, registered, in /sd/prometheus',
+    async () => {
+      // The gateway as built in the working tree (its sources may be mid-change; its dist runs).
+      fs.cpSync(path.dirname(GATEWAY_DIST), path.join(tmp, 'services/gateway/dist'), {
+        recursive: true,
+      });
+      await node(tmp, ['node_modules/typescript/bin/tsc', '-b', 'libs/service-kit']);
+      const port = await freePort();
+      const base = await freePort();
+      const start = startNode(
+        path.relative(ROOT, path.join(tmp, 'scripts/start.js')),
+        {
+          AMQP_URL: url,
+          PORT: String(port),
+          METRICS_PORT_BASE: String(base),
+          HEARTBEAT_INTERVAL_MS: '500',
+        },
+        ['gateway', name],
+      );
+      procs.push(start);
+      await start.waitFor(/2\/2 processes ready/, 30_000);
 
-    const api = `http://127.0.0.1:${port}`;
-    let res: Response | undefined;
-    await eventually(
-      async () => {
-        res = await fetch(`${api}/v1/${name}?wait=true`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ text: 'through the gateway' }),
-        });
-        return res.status !== 404 && res.status !== 503;
-      },
-      15_000,
-      `${name} routable through the gateway`,
-    );
-    expect(res?.status).toBe(200);
-    expect(await res?.json()).toEqual({
-      service: name,
-      text: 'through the gateway',
-      length: 19,
-      attempt: 1,
-    });
+      const api = `http://127.0.0.1:${port}`;
+      let res: Response | undefined;
+      await eventually(
+        async () => {
+          res = await fetch(`${api}/v1/${name}?wait=true`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ text: 'through the gateway' }),
+          });
+          return res.status !== 404 && res.status !== 503;
+        },
+        15_000,
+        `${name} routable through the gateway`,
+      );
+      expect(res?.status).toBe(200);
+      expect(await res?.json()).toEqual({
+        service: name,
+        text: 'through the gateway',
+        length: 19,
+        attempt: 1,
+      });
 
-    const invalid = await fetch(`${api}/v1/${name}?wait=true`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text: 7 }),
-    });
-    expect(invalid.status).toBe(400);
-    expect(invalid.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const invalid = await fetch(`${api}/v1/${name}?wait=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 7 }),
+      });
+      expect(invalid.status).toBe(400);
+      expect(invalid.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 
-    // The registry learns of the service from its heartbeats: poll instead of racing the first one.
-    let services = '';
-    await eventually(
-      async () =>
-        (services = await (await fetch(`${api}/v1/services`)).text()).includes(`"${name}"`),
-      15_000,
-      `${name} in /v1/services`,
-    );
-    expect(services).toContain(`"${name}"`);
-    // Prometheus HTTP SD is on the gateway's ops port (the first of METRICS_PORT_BASE's).
-    const sd = (await (await fetch(`http://127.0.0.1:${base}/sd/prometheus`)).json()) as {
-      labels: Record<string, string>;
-    }[];
-    expect(sd.some((group) => group.labels.service === name)).toBe(true);
-  }, 120_000);
+      // The registry learns of the service from its heartbeats: poll instead of racing the first one.
+      let services = '';
+      await eventually(
+        async () =>
+          (services = await (await fetch(`${api}/v1/services`)).text()).includes(`"${name}"`),
+        15_000,
+        `${name} in /v1/services`,
+      );
+      expect(services).toContain(`"${name}"`);
+      // Prometheus HTTP SD is on the gateway's ops port (the first of METRICS_PORT_BASE's).
+      const sd = (await (await fetch(`http://127.0.0.1:${base}/sd/prometheus`)).json()) as {
+        labels: Record<string, string>;
+      }[];
+      expect(sd.some((group) => group.labels.service === name)).toBe(true);
+    },
+    scaled(120_000),
+  );
 });

@@ -1,4 +1,5 @@
-// new-service without a build: name validation, refusal to overwrite, tsconfig and docker-compose.yml edits.
+// new-service without a build: name validation, the template's substitution, refusal to overwrite,
+// tsconfig edits, and the YAML edits (docker-compose.yml, infra/k8s) that keep every comment.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,9 @@ import { RESERVED_NAMES } from '@warren/protocol';
 
 interface Generator {
   validateName(name: string, root?: string): void;
+  TEMPLATE_DIR: string;
+  templateFiles(dir?: string): string[];
+  serviceFiles(name: string, description: string, zodRange?: string): Record<string, string>;
   addTsconfigReference(text: string, name: string): string;
   addComposeService(text: string, name: string): { text: string; block: string };
   addRabbitUser(text: string, name: string): string;
@@ -18,7 +22,7 @@ interface Generator {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const gen = require('../../scripts/new-service.js') as Generator;
+const gen = require('../../tools/new-service/new-service.js') as Generator;
 const ROOT = path.resolve(__dirname, '../..');
 
 const COMPOSE_MAP = `# Warren stack
@@ -84,6 +88,9 @@ describe('new-service: names', () => {
     ['gateway', /reserved/],
     ['service-kit', /reserved/],
     ['rabbitmq', /reserved/],
+    ['template-service', /reserved/],
+    ['bench', /reserved/],
+    ['reports', /reserved/],
     ['echo', /services\/echo already exists; refusing to overwrite/],
     ['hello', /already exists/],
     ['wordcount', /already exists/],
@@ -103,6 +110,49 @@ describe('new-service: names', () => {
   });
 });
 
+describe('new-service: the template', () => {
+  const FILES = [
+    'README.md',
+    'package.json',
+    'src/main.ts',
+    'src/service.test.ts',
+    'src/service.ts',
+    'tsconfig.json',
+  ];
+
+  it('is the service template-service in tools/new-service/template', () => {
+    expect(gen.TEMPLATE_DIR).toBe(path.join(ROOT, 'tools/new-service/template'));
+    expect(gen.templateFiles()).toEqual(FILES);
+  });
+
+  it('is renamed everywhere: name, camelCase, PascalCase, description', () => {
+    const files = gen.serviceFiles('image-resize', "Resizes 'images' \\ fast", '^4.1.0');
+    expect(Object.keys(files).sort()).toEqual(FILES);
+    for (const [file, text] of Object.entries(files))
+      expect([file, text]).not.toEqual([file, expect.stringMatching(/template.?service/i)]);
+    const service = files['src/service.ts'] ?? '';
+    expect(service).toContain("name: 'image-resize'");
+    expect(service).toContain('export const imageResizeInput = z.object(');
+    expect(service).toContain('export type ImageResizeInput = ');
+    expect(service).toContain("description: 'Resizes \\'images\\' \\\\ fast',");
+    expect(service.split('\n')[0]).toBe("// image-resize: Resizes 'images' \\ fast");
+    expect(JSON.parse(files['package.json'] ?? '')).toMatchObject({
+      name: '@warren/image-resize',
+      description: "Resizes 'images' \\ fast",
+      dependencies: { zod: '^4.1.0' },
+    });
+    expect(files['README.md']).toContain("# image-resize\n\nResizes 'images' \\ fast\n");
+    expect(files['src/service.test.ts']).toContain("describe('image-resize service'");
+  });
+
+  it('substitutes once: a description naming the template stays as given', () => {
+    const files = gen.serviceFiles('orders', 'Unlike template-service, it keeps orders');
+    expect(JSON.parse(files['package.json'] ?? '').description).toBe(
+      'Unlike template-service, it keeps orders',
+    );
+  });
+});
+
 describe('new-service: tsconfig.json', () => {
   it('appends one reference, once', () => {
     const text = JSON.stringify({ files: [], references: [{ path: 'libs/messaging' }] }, null, 2);
@@ -118,20 +168,21 @@ describe('new-service: tsconfig.json', () => {
 describe('new-service: docker-compose.yml', () => {
   it('adds a block modeled on echo, without host ports, leaving the rest untouched', () => {
     const { text, block } = gen.addComposeService(COMPOSE_MAP, 'payments');
-    expect(block).toBe(
+    // echo's node cloned: its merge key, comment and quoting kept, echo renamed.
+    expect(block.trim()).toBe(
       [
-        '  payments:',
+        'payments:',
         '    <<: *service',
         '    command: ["node", "services/payments/dist/main.js"] # the payments service',
         '    environment:',
         "      AMQP_URL: 'amqp://payments:payments-dev-only-change-me@rabbitmq:5672/warren'",
-        "      METRICS_PORT: '9400'",
+        '      METRICS_PORT: "9400"',
         "      ADVERTISE_HOST: 'payments'",
         '      LOG_LEVEL: info',
       ].join('\n'),
     );
-    // Pure insertion: removing the block gives back the original file.
-    expect(text.replace(`\n${block}\n`, '')).toBe(COMPOSE_MAP);
+    // Pure insertion: removing the block gives back the original file, comments and all.
+    expect(text.replace(block, '')).toBe(COMPOSE_MAP);
     const doc = YAML.parse(text, { merge: true }) as {
       services: Record<string, { command: string[]; environment: Record<string, string> }>;
       volumes: unknown;
@@ -158,6 +209,14 @@ describe('new-service: docker-compose.yml', () => {
       ],
     });
     expect(doc.services.echo).toEqual(YAML.parse(COMPOSE_LIST).services.echo);
+  });
+
+  it("adds to the repository's docker-compose.yml without changing a byte of the rest", () => {
+    const original = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
+    const { text, block } = gen.addComposeService(original, 'payments');
+    expect(text.replace(block, '')).toBe(original);
+    expect(block).toContain('  payments:\n');
+    expect(block).not.toMatch(/\becho\b/);
   });
 
   it('refuses a name the file already has', () => {
@@ -258,10 +317,26 @@ test('Kubernetes: a manifest modeled on echo.yaml and the kustomization entries'
     expect.arrayContaining(['Deployment', 'PodDisruptionBudget', 'ScaledObject']),
   );
   for (const d of docs) expect(d.metadata.name).toBe('invoice');
+  // echo.yaml renamed, comments included; only the header's first line is the new service's own.
+  const echo = fs.readFileSync(path.join(ROOT, 'infra/k8s/echo.yaml'), 'utf8');
+  expect(manifest.split('\n').slice(1)).toEqual(
+    echo
+      .replace(/\becho\b/g, 'invoice')
+      .split('\n')
+      .slice(1),
+  );
   const k = YAML.parse(out.get(path.join(ROOT, 'infra/k8s/kustomization.yaml')) ?? '') as {
     resources: string[];
     images: { name: string }[];
   };
   expect(k.resources).toContain('invoice.yaml');
   expect(k.images.map((i) => i.name)).toContain('warren-invoice');
+  // Two entries added, nothing else changed (comments included).
+  const original = fs.readFileSync(path.join(ROOT, 'infra/k8s/kustomization.yaml'), 'utf8');
+  const text = out.get(path.join(ROOT, 'infra/k8s/kustomization.yaml')) ?? '';
+  expect(
+    text
+      .replace('  - invoice.yaml\n', '')
+      .replace('  - name: warren-invoice\n    newTag: dev\n', ''),
+  ).toBe(original);
 });

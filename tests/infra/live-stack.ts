@@ -3,17 +3,16 @@
 // processes, fixture services that fail and that are slow, a mixed load through the gateway, and
 // the real Prometheus binary running the project's own prometheus.yml and rules — rewritten only
 // for ports, paths, targets and intervals (see rewritePrometheusConfig).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { testAmqpUrl } from '../support/broker';
-import { freePort, sleep, startNode, waitForHttp, type Proc } from '../support/processes';
+import { freePort, startNode, startProcess, waitForHttp, type Proc } from '../support/processes';
+import { eventually, sleep } from '../support/time';
 import { createVhost, type TestVhost } from '../support/vhost';
 import { PROMETHEUS_CONFIG, findPrometheusTool, loadRuleFile, ruleFiles } from './promql';
-
-export { sleep, freePort } from '../support/processes';
 
 // ---------------------------------------------------------------- Prometheus config
 
@@ -277,7 +276,7 @@ export async function startPrometheus(
   for (const [name, text] of rewriteRules(forOverrides))
     writeFileSync(path.join(dir, 'rules', name), text);
 
-  const child = spawn(
+  const proc = startProcess(
     findPrometheusTool('prometheus'),
     [
       `--config.file=${configFile}`,
@@ -285,36 +284,32 @@ export async function startPrometheus(
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
     ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: dir, label: 'prometheus' },
   );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     await waitForHttp(`http://127.0.0.1:${port}/-/ready`, 200, 30_000);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\nprometheus output:\n${out.slice(-3000)}`, {
-      cause: err,
-    });
+    throw new Error(
+      `${(err as Error).message}\nprometheus output:\n${proc.output().slice(-3000)}`,
+      {
+        cause: err,
+      },
+    );
   }
   return {
-    child,
+    child: proc.child,
     port,
     api: new PromApi(`http://127.0.0.1:${port}`),
     dir,
     configFile,
     config,
     original,
-    output: () => out,
+    output: proc.output,
     stop,
   };
 }
@@ -456,14 +451,10 @@ export async function startLiveStack(options: LiveStackOptions): Promise<LiveSta
       return body.services.filter((s) => s.instances.length > 0).map((s) => s.name);
     };
     const want = services.map((s) => s.name);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const have = await registered();
-      if (want.every((n) => have.includes(n))) break;
-      if (Date.now() > deadline)
-        throw new Error(`services missing from the registry: have ${have.join(', ')}`);
-      await sleep(200);
-    }
+    await eventually(registered, 30_000, `${want.join(', ')} in the registry`, {
+      until: (have) => want.every((n) => have.includes(n)),
+      intervalMs: 200,
+    });
     const prom = prometheus as unknown as PrometheusProc;
     return {
       vhost,

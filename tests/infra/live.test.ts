@@ -19,14 +19,18 @@ import {
   configChanges,
   mixedLoadCycle,
   sampleValue,
-  sleep,
   startLiveStack,
   type LiveStack,
   type LoadOp,
   type PromApi,
   type PromSeries,
 } from './live-stack';
-import { fetchPanels, overviewSpec, pngSize, renderSpecToPng } from './live-snapshot';
+import {
+  fetchPanels,
+  overviewSpec,
+  pngSize,
+  renderSpecToPng,
+} from '../../tools/reports/overview-snapshot';
 import {
   DEFAULT_GRAFANA_VARIABLES,
   dashboardExpressions,
@@ -35,8 +39,9 @@ import {
   ruleFiles,
   type PromqlExpression,
 } from './promql';
+import { eventually, scaled, sleep } from '../support/time';
 
-jest.setTimeout(120_000);
+jest.setTimeout(scaled(120_000));
 
 const FLAKY = 'flaky';
 const SLOW = 'slow';
@@ -74,13 +79,13 @@ beforeAll(async () => {
   load = new Load(stack.gateway.url(''), mixedLoadCycle(FLAKY, SLOW));
   loadStartedAt = Date.now();
   load.start();
-}, 120_000);
+}, scaled(120_000));
 
 afterAll(async () => {
   await load?.stop();
   await stack?.stop();
   await stopAll();
-}, 60_000);
+}, scaled(60_000));
 
 const labelSet = (series: PromSeries[], label: string): string[] =>
   [...new Set(series.map((s) => s.metric[label] ?? ''))].sort();
@@ -100,13 +105,13 @@ interface Check {
 }
 
 /**
- * Evaluates every check, retrying the unsatisfied ones each second until `timeoutMs` (windows
+ * Evaluates every check, retrying the unsatisfied ones each second until `timeoutMs` × TEST_TIME_SCALE (windows
  * fill up as the scrapes come in); a query Prometheus rejects fails at once. Returns the failures.
  */
 async function evaluate(checks: Check[], timeoutMs: number): Promise<string[]> {
   const failures = new Map<Check, string>();
   let pending = checks;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   for (;;) {
     const retry: Check[] = [];
     for (const c of pending) {
@@ -138,30 +143,6 @@ function overviewExpr(title: string, refId = 'A'): string {
   );
   if (!found) throw new Error(`overview.json has no panel "${title}" target ${refId}`);
   return found.expr;
-}
-
-async function eventually<T>(
-  what: string,
-  get: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      last = await get();
-      if (ok(last)) return last;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(500);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 1500)}` +
-      (lastError ? `; last error: ${String(lastError)}` : ''),
-  );
 }
 
 describe('boolComparisons', () => {
@@ -224,15 +205,15 @@ describe('live stack and Prometheus', () => {
 
   it('scrapes the gateway, every service found through /sd/prometheus, and RabbitMQ', async () => {
     const want = stack.services.map((s) => s.name).sort();
-    const targets = await eventually(
-      'every target up',
-      () => api.targets(),
-      (ts) =>
+    const targets = await eventually(() => api.targets(), 30_000, 'every target up', {
+      until: (ts) =>
         ts.every((t) => t.health === 'up') &&
         want.every((n) =>
           ts.some((t) => t.scrapePool === 'warren-services' && t.labels.service === n),
         ),
-    );
+      intervalMs: 500,
+      retryErrors: true,
+    });
     expect([...new Set(targets.map((t) => t.scrapePool))].sort()).toEqual([
       'prometheus',
       'rabbitmq',
@@ -253,27 +234,38 @@ describe('live stack and Prometheus', () => {
     load.add(...ops);
 
     const sd = await eventually(
-      `${FRESH} in the gateway's /sd/prometheus`,
       async () =>
         (await (await fetch(`http://127.0.0.1:${stack.gateway.opsPort}/sd/prometheus`)).json()) as {
           targets: string[];
           labels: Record<string, string>;
         }[],
-      (groups) => groups.some((g) => g.labels.service === FRESH),
+      30_000,
+      `${FRESH} in the gateway's /sd/prometheus`,
+      {
+        until: (groups) => groups.some((g) => g.labels.service === FRESH),
+        intervalMs: 500,
+        retryErrors: true,
+      },
     );
     expect(sd.find((g) => g.labels.service === FRESH)?.targets).toEqual([
       `127.0.0.1:${fresh.opsPort}`,
     ]);
     await eventually(
-      `up{service="${FRESH}"} == 1`,
       () => api.query(`up{service="${FRESH}"} == 1`),
-      (r) => r.length === 1,
+      30_000,
+      `up{service="${FRESH}"} == 1`,
+      { until: (r) => r.length === 1, intervalMs: 500, retryErrors: true },
     );
     const throughput = overviewExpr('Throughput by service');
     const shown = await eventually(
-      `${FRESH} in the overview's throughput query`,
       () => api.query(throughput),
-      (r) => r.some((s) => s.metric.service === FRESH),
+      30_000,
+      `${FRESH} in the overview's throughput query`,
+      {
+        until: (r) => r.some((s) => s.metric.service === FRESH),
+        intervalMs: 500,
+        retryErrors: true,
+      },
     );
     expect(labelSet(shown, 'service')).toEqual(expect.arrayContaining([FRESH, FLAKY, 'echo']));
   });
@@ -281,9 +273,14 @@ describe('live stack and Prometheus', () => {
   it('drives a mixed load: accepted, answered, rejected and timed-out requests', async () => {
     const want = ['200', '202', '400', '404', '415', '504'];
     const statuses = await eventually(
-      `answers ${want.join(', ')} to the load`,
       () => Promise.resolve(load.byStatus()),
-      (seen) => want.every((s) => (seen[s] ?? 0) > 0),
+      30_000,
+      `answers ${want.join(', ')} to the load`,
+      {
+        until: (seen) => want.every((s) => (seen[s] ?? 0) > 0),
+        intervalMs: 500,
+        retryErrors: true,
+      },
     );
     expect(Object.keys(statuses).sort()).toEqual(want);
     expect(load.total((op, status) => op.startsWith('rpc timeout') && status !== 504)).toBe(0);
@@ -356,9 +353,15 @@ describe('live stack and Prometheus', () => {
         consumers: 1,
       });
     const dlq = await eventually(
-      `${FLAKY}.dlq holding dead letters`,
       () => api.query(overviewExpr('Retry and dead-letter queues')),
-      (r) => sampleValue(r.find((s) => s.metric.queue === `${FLAKY}.dlq`) ?? { metric: {} }) > 0,
+      30_000,
+      `${FLAKY}.dlq holding dead letters`,
+      {
+        until: (r) =>
+          sampleValue(r.find((s) => s.metric.queue === `${FLAKY}.dlq`) ?? { metric: {} }) > 0,
+        intervalMs: 500,
+        retryErrors: true,
+      },
     );
     expect(labelSet(dlq, 'queue')).toEqual(
       expect.arrayContaining([`${FLAKY}.dlq`, `${FLAKY}.retry.300.v2`, 'echo.dlq']),
@@ -370,16 +373,17 @@ describe('live stack and Prometheus', () => {
     for (const [alert, services] of Object.entries(EXPECTED_FIRING)) {
       const expr = rules.get(alert)?.expr ?? '';
       const result = await eventually(
-        `${alert} expression non-empty`,
         () => api.query(expr),
-        (r) => r.length > 0,
+        30_000,
+        `${alert} expression non-empty`,
+        { until: (r) => r.length > 0, intervalMs: 500, retryErrors: true },
       );
       expect({ alert, services: labelSet(result, 'service') }).toEqual({ alert, services });
-      const firing = await eventually(
-        `${alert} firing`,
-        () => api.alerts(),
-        (as) => as.some((a) => a.labels.alertname === alert && a.state === 'firing'),
-      );
+      const firing = await eventually(() => api.alerts(), 30_000, `${alert} firing`, {
+        until: (as) => as.some((a) => a.labels.alertname === alert && a.state === 'firing'),
+        intervalMs: 500,
+        retryErrors: true,
+      });
       expect({
         alert,
         services: [

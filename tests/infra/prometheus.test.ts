@@ -23,8 +23,9 @@ import {
   runPromtool,
   type PrometheusRule,
 } from './promql';
+import { scaled } from '../support/time';
 
-jest.setTimeout(60_000);
+jest.setTimeout(scaled(60_000));
 
 const TESTS_DIR = path.join(REPO_ROOT, 'infra/prometheus/tests');
 const DOCS = path.join(REPO_ROOT, 'docs/observability.md');

@@ -10,6 +10,7 @@ import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } fro
 import { declareServiceTopology } from '@warren/messaging';
 import { HEARTBEAT_EXCHANGE, retryQueueName } from '@warren/protocol';
 import { REPO_ROOT } from './promql';
+import { scaled } from '../support/time';
 
 const RABBITMQ_DIR = path.join(REPO_ROOT, 'infra/rabbitmq');
 
@@ -129,7 +130,7 @@ describe('definitions.json', () => {
 
 // ---------------------------------------------------------------- live, on the local broker
 
-jest.setTimeout(60_000);
+jest.setTimeout(scaled(60_000));
 
 const RUN = `permtest-${process.pid}-${Date.now().toString(36)}`;
 const VHOST = `warren-${RUN}`;

@@ -7,7 +7,8 @@
 // the kubelet does not restart it mid-drain) and readiness is 503.
 import { retryQueueName } from '@warren/protocol';
 import { uniqueName } from '../support/broker';
-import { eventually, freePort, startNode } from '../support/processes';
+import { freePort, startNode } from '../support/processes';
+import { eventually, scaled } from '../support/time';
 import { useTestBroker } from '../messaging/helpers';
 
 /** The margin manifests.test.ts requires between DRAIN_TIMEOUT_MS and the grace period. */
@@ -58,7 +59,7 @@ test('SIGTERM with work longer than DRAIN_TIMEOUT_MS: live while draining, exits
   const tookMs = Date.now() - sent;
   expect(code).toBe(1); // drained: false
   expect(proc.output()).toMatch(/drain timeout; unfinished messages return to the queue/);
-  expect(tookMs).toBeLessThan(DRAIN_TIMEOUT_MS + GRACE_MARGIN_MS);
+  expect(tookMs).toBeLessThan(DRAIN_TIMEOUT_MS + scaled(GRACE_MARGIN_MS));
   // None finished (4 s of work against a 1 s drain), and all eight are back in the queue.
   expect(proc.output()).not.toMatch(/done s\d/);
   await eventually(async () => (await mq.depth(name)) === 8, 10_000, 'all eight messages queued');

@@ -12,8 +12,9 @@ import {
 } from '@warren/messaging';
 import { defineService, runService } from '@warren/service-kit';
 import { startPrivateBroker, type PrivateBroker } from '../support/private-broker';
-import { eventually } from '../support/processes';
+
 import { memoryLogger } from './helpers';
+import { eventually } from '../support/time';
 
 jest.setTimeout(120_000);
 

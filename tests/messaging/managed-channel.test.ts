@@ -9,8 +9,9 @@ import {
   type Delivery,
 } from '@warren/messaging';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually } from '../support/processes';
+
 import { memoryLogger, rawConnection } from './helpers';
+import { eventually } from '../support/time';
 
 const log = memoryLogger('managed-channel');
 let broker: Broker;

@@ -8,10 +8,10 @@ import {
   declareServiceTopology,
 } from '@warren/messaging';
 import { startPrivateBroker, type PrivateBroker } from '../support/private-broker';
-import { eventually } from '../support/processes';
+import { eventually, scaled } from '../support/time';
 import { memoryLogger } from './helpers';
 
-jest.setTimeout(180_000);
+jest.setTimeout(scaled(180_000));
 
 let node: PrivateBroker;
 let broker: Broker;
@@ -89,7 +89,7 @@ test('broker app stopped: publish fails fast with a typed error; after start the
   const t0 = Date.now();
   const err = await publisher.send(QUEUE, Buffer.from('during-outage')).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(BrokerUnavailableError);
-  expect(Date.now() - t0).toBeLessThan(1000);
+  expect(Date.now() - t0).toBeLessThan(scaled(1000));
   expect(publisher.isReady).toBe(false);
   expect(consumer.isConsuming).toBe(false);
 

@@ -4,8 +4,9 @@ import http from 'node:http';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { testAmqpUrl } from '../support/broker';
-import { ROOT, eventually, freePort, startNode, stopAll } from '../support/processes';
+import { ROOT, freePort, startNode, stopAll } from '../support/processes';
 import { createVhost, type TestVhost } from '../support/vhost';
+import { eventually } from '../support/time';
 
 interface OtlpSpan {
   traceId: string;

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { testAmqpUrl } from '../support/broker';
 import { createVhost, type TestVhost } from '../support/vhost';
 import { ROOT, startNode, stopAll, waitForHttp } from '../support/processes';
+import { promSamples } from '../support/prom-text';
 
 const run = promisify(execFile);
 let vhost: TestVhost;
@@ -35,7 +36,9 @@ test('/metrics of a running service passes `promtool check metrics` and shows th
   ]) {
     expect(text).toContain(`# TYPE ${family}`);
   }
-  expect(text).toMatch(/mq_consumer_in_flight\{service="echo"\} 0/);
+  expect(promSamples(text, 'mq_consumer_in_flight', { service: 'echo' })).toEqual([
+    { name: 'mq_consumer_in_flight', labels: { service: 'echo' }, value: 0 },
+  ]);
   const check = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   check.stdout.on('data', (d: Buffer) => (out += d.toString()));

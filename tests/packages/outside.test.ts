@@ -5,12 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { ROOT, eventually, freePort, startNode, stopAll } from '../support/processes';
+import { ROOT, freePort, startNode, stopAll } from '../support/processes';
+import { eventually, scaled } from '../support/time';
 import { createVhost, type TestVhost } from '../support/vhost';
 
 const run = promisify(execFile);
 const LIBS = ['protocol', 'observability', 'messaging', 'service-kit'];
-jest.setTimeout(180_000);
+jest.setTimeout(scaled(180_000));
 
 let dir: string;
 let vhost: TestVhost;

@@ -1,11 +1,11 @@
 // Interop with plain Python pika clients (Debian's python3-pika), in both directions, on a private vhost.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Broker, Publisher } from '@warren/messaging';
 import { testAmqpUrl } from '../support/broker';
 import { createVhost, type TestVhost } from '../support/vhost';
-import { startNode, stopAll, type Proc } from '../support/processes';
+import { startNode, startProcess, stopAll, type Proc } from '../support/processes';
 import { memoryLogger } from '../messaging/helpers';
 
 const PY = '/usr/bin/python3'; // Debian's interpreter, where python3-pika is importable
@@ -45,21 +45,15 @@ test('a pika RPC client gets a greeting from hello over direct reply-to', async 
 
 test("a message the TypeScript side publishes to `hello` reaches pika's receive.py byte for byte", async () => {
   await hello.stop();
-  const receiver = spawn(PY, [script('receive.py'), vhost.url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  receiver.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  receiver.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => receiver.once('exit', r));
-  while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  const receiver = startProcess(PY, [script('receive.py'), vhost.url], { label: 'receive.py' });
+  await receiver.waitFor(/ready/);
 
   const { logger } = memoryLogger();
   const broker = await Broker.connect({ url: vhost.url, logger, connectionName: 'pika.test' });
   const publisher = await Publisher.create(broker, { logger });
   const body = Buffer.from([0x00, 0xff, 0x10, 0x7b, 0x22, 0xc3, 0xa9, 0x0a]);
   await publisher.send('hello', body, { contentType: 'application/octet-stream' });
-  expect(await exited).toBe(0);
-  expect(out).toContain(`received ${body.toString('hex')} application/octet-stream`);
+  expect(await receiver.exited).toBe(0);
+  expect(receiver.output()).toContain(`received ${body.toString('hex')} application/octet-stream`);
   await broker.close();
 });

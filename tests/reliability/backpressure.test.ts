@@ -5,16 +5,12 @@
 import { testAmqpUrl } from '../support/broker';
 import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
-import {
-  metricSum,
-  sleep,
-  startGatewayProc,
-  startServiceProc,
-  waitProcessed,
-} from './support/stack';
+import { startGatewayProc, startServiceProc, waitProcessed } from './support/stack';
 import { duplicatesNote, mb, recordScenario, seconds } from './support/results';
+import { metricSum } from '../support/prom-text';
+import { sleep, scaled } from '../support/time';
 
-jest.setTimeout(150_000);
+jest.setTimeout(scaled(150_000));
 
 const RATE = 300;
 const DURATION_MS = 12_000;

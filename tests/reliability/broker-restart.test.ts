@@ -6,7 +6,6 @@ import { stopAll } from '../support/processes';
 import { startLoad, statusSummary, runId } from './support/load';
 import {
   processedLines,
-  sleep,
   startGatewayProc,
   startServiceProc,
   waitProcessed,
@@ -14,8 +13,9 @@ import {
   type ServiceProc,
 } from './support/stack';
 import { recordScenario, seconds } from './support/results';
+import { sleep, scaled } from '../support/time';
 
-jest.setTimeout(180_000);
+jest.setTimeout(scaled(180_000));
 
 const RATE = 150;
 const BEFORE_MS = 4000;

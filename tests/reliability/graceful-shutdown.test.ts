@@ -6,15 +6,15 @@ import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
 import {
   processedLines,
-  sleep,
   startGatewayProc,
   startServiceProc,
   startedLines,
   waitProcessed,
 } from './support/stack';
 import { recordScenario, seconds } from './support/results';
+import { sleep, scaled } from '../support/time';
 
-jest.setTimeout(150_000);
+jest.setTimeout(scaled(150_000));
 
 const RATE = 150;
 const DURATION_MS = 10_000;

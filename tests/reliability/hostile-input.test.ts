@@ -12,11 +12,13 @@ import { createVhost, type TestVhost } from '../support/vhost';
 import { stopAll } from '../support/processes';
 import { Amqp } from './support/amqp';
 import { rawRequest, type RawAnswer, type RawRequest } from './support/raw-http';
-import { metricSum, sleep, startGatewayProc, type GatewayProc } from './support/stack';
+import { startGatewayProc, type GatewayProc } from './support/stack';
 import { mb, recordScenario, seconds } from './support/results';
+import { metricSum } from '../support/prom-text';
+import { sleep, scaled } from '../support/time';
 
 const run = promisify(execFile);
-jest.setTimeout(240_000);
+jest.setTimeout(scaled(240_000));
 
 const KEY = 'reliability-hostile-0123456789abcdef';
 const MAX_BODY = 1024 * 1024;

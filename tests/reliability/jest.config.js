@@ -2,6 +2,7 @@
 // tests/reliability, one file at a time (each scenario loads the machine on purpose), and a
 // teardown that merges the scenarios' figures into docs/reliability-results.json + reliability.md.
 const root = require('../../jest.config.js');
+const { scaled } = require('../support/time-scale.js');
 
 const integration = root.projects.find((p) => p.displayName === 'integration');
 if (!integration) throw new Error('jest.config.js has no "integration" project');
@@ -11,8 +12,8 @@ module.exports = {
   displayName: 'reliability',
   testMatch: ['<rootDir>/tests/reliability/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/'],
-  testTimeout: 180_000,
+  testTimeout: scaled(180_000),
   maxWorkers: 1,
   globalSetup: '<rootDir>/tests/reliability/support/clear-rows.js',
-  globalTeardown: '<rootDir>/tests/reliability/report.js',
+  globalTeardown: '<rootDir>/tools/reports/reliability.js',
 };

@@ -12,17 +12,12 @@ import { promisify } from 'node:util';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { stopAll, ROOT } from '../support/processes';
 import { runId, startLoad, statusSummary } from './support/load';
-import {
-  processedLines,
-  sleep,
-  startGatewayProc,
-  startServiceProc,
-  waitProcessed,
-} from './support/stack';
+import { processedLines, startGatewayProc, startServiceProc, waitProcessed } from './support/stack';
 import { duplicatesNote, recordScenario, seconds } from './support/results';
+import { sleep, scaled } from '../support/time';
 
 const run = promisify(execFile);
-jest.setTimeout(150_000);
+jest.setTimeout(scaled(150_000));
 
 const DEFINITIONS = path.join(ROOT, 'infra/rabbitmq/definitions.json');
 const RATE = 100;

@@ -2,13 +2,13 @@
 // messages are retried through the delay queues and land in <queue>.dlq after the configured
 // attempts, with the error in their headers; good messages keep flowing meanwhile.
 import { testAmqpUrl } from '../support/broker';
-import { eventually } from '../support/processes';
+import { eventually, sleep, scaled } from '../support/time';
 import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary } from './support/load';
-import { processedLines, startGatewayProc, startServiceProc, sleep, tally } from './support/stack';
+import { processedLines, startGatewayProc, startServiceProc, tally } from './support/stack';
 import { duplicatesNote, recordScenario, seconds } from './support/results';
 
-jest.setTimeout(150_000);
+jest.setTimeout(scaled(150_000));
 
 const RATE = 150;
 const DURATION_MS = 10_000;

@@ -3,21 +3,15 @@
 // before the answer. Late replies are dropped and counted, never handed to another call; the
 // pending-call gauge (mq_rpc_pending_calls) returns to 0; the gateway's RSS stays flat.
 import { testAmqpUrl } from '../support/broker';
-import { eventually } from '../support/processes';
+import { eventually, sleep, scaled } from '../support/time';
 import { scenarioBroker } from './support/amqp';
 import { runId, startLoad, statusSummary, type RequestSpec } from './support/load';
-import {
-  metricSum,
-  processedLines,
-  sleep,
-  startGatewayProc,
-  startServiceProc,
-  tally,
-} from './support/stack';
+import { processedLines, startGatewayProc, startServiceProc, tally } from './support/stack';
 import { duplicatesNote, mb, recordScenario, seconds } from './support/results';
 import { LiveHeap } from './support/heap';
+import { metricSum } from '../support/prom-text';
 
-jest.setTimeout(240_000);
+jest.setTimeout(scaled(240_000));
 
 const CALLS = 10_000;
 const RATE = 300;

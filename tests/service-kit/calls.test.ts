@@ -5,8 +5,9 @@ import { Broker, Publisher, RpcClient } from '@warren/messaging';
 import { retryQueueName } from '@warren/protocol';
 import { defineService, runService, type RunningService } from '@warren/service-kit';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually } from '../support/processes';
+
 import { memoryLogger, rawConnection } from '../messaging/helpers';
+import { eventually } from '../support/time';
 
 jest.setTimeout(60_000);
 

@@ -1,7 +1,8 @@
 // Process-level guarantees: a crash between the retry copy and the ack loses nothing; SIGTERM drains in-flight work.
 import { retryQueueName } from '@warren/protocol';
 import { uniqueName } from '../support/broker';
-import { eventually, startNode } from '../support/processes';
+import { startNode } from '../support/processes';
+import { eventually } from '../support/time';
 import { useTestBroker } from '../messaging/helpers';
 
 const mq = useTestBroker('crash.test');

@@ -4,8 +4,9 @@
 import { connect } from 'amqplib';
 import { retryQueueName } from '@warren/protocol';
 import { uniqueName } from '../support/broker';
-import { eventually, startNode, type Proc } from '../support/processes';
+import { startNode, type Proc } from '../support/processes';
 import { useTestBroker } from '../messaging/helpers';
+import { eventually } from '../support/time';
 
 jest.setTimeout(120_000);
 

@@ -5,8 +5,9 @@ import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { retryQueueName } from '@warren/protocol';
 import { defineService, runService, type RunningService } from '@warren/service-kit';
 import { uniqueName } from '../support/broker';
-import { eventually } from '../support/processes';
+
 import { startPrivateBroker, type PrivateBroker } from '../support/private-broker';
+import { eventually } from '../support/time';
 
 jest.setTimeout(120_000);
 

@@ -11,7 +11,7 @@ import {
   type RunningService,
 } from '@warren/service-kit';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually } from '../support/processes';
+import { eventually } from '../support/time';
 import { memoryLogger, rawConnection } from '../messaging/helpers';
 
 let url: string;

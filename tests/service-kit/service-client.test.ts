@@ -4,7 +4,7 @@ import { Broker, RpcClient } from '@warren/messaging';
 import { createLogger } from '@warren/observability';
 import { defineService, runService, type RunningService } from '@warren/service-kit';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually } from '../support/processes';
+import { eventually } from '../support/time';
 import { RawAmqp, serviceEnv } from '../gateway/helpers';
 
 const upper = uniqueName('sc-upper');

@@ -9,8 +9,9 @@ import { legacyRetryQueueName, retryQueueName } from '@warren/protocol';
 import { defineService, runService, type RunningService } from '@warren/service-kit';
 import { runCli } from '../../tools/dlq/src/cli';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { eventually } from '../support/processes';
+
 import { memoryLogger, rawConnection } from '../messaging/helpers';
+import { eventually } from '../support/time';
 
 jest.setTimeout(60_000);
 

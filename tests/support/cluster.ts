@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { eventually, scaled, sleep } from './time';
 
 const run = promisify(execFile);
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -58,8 +59,6 @@ export interface Cluster {
   /** Stops every node this cluster started, by PID, and removes the data dirs. */
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -146,7 +145,7 @@ function createNode(
     (await run('rabbitmqctl', ['-n', name, ...args], { timeout: CTL_TIMEOUT_MS })).stdout;
 
   const waitGone = async (p: number | undefined, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaled(timeoutMs);
     while (alive(p) && Date.now() < deadline) await sleep(100);
     return !alive(p);
   };
@@ -166,19 +165,15 @@ function createNode(
       fs.rmSync(path.join(dataDir, 'pid'), { force: true });
       started.add(node);
       await run('su', ['rabbitmq', '-s', '/bin/sh', '-c', `${env} ${SERVER} -detached`]);
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        try {
-          await ctl('await_startup');
-          pid();
-          return;
-        } catch (err) {
-          if (Date.now() > deadline) {
-            const log = readTail(path.join(dataDir, 'log'), 2000);
-            throw new Error(`node ${name} did not start: ${String(err)}\n${log}`, { cause: err });
-          }
-          await sleep(500);
-        }
+      try {
+        await eventually(() => ctl('await_startup').then(() => true), 120_000, `node ${name}`, {
+          intervalMs: 500,
+          retryErrors: true,
+        });
+        pid();
+      } catch (err) {
+        const log = readTail(path.join(dataDir, 'log'), 2000);
+        throw new Error(`node ${name} did not start: ${String(err)}\n${log}`, { cause: err });
       }
     },
     async kill() {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { eventually } from './time';
 
 const run = promisify(execFile);
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -77,17 +78,12 @@ export async function startPrivateBroker(
   await run('su', ['rabbitmq', '-s', '/bin/sh', '-c', `${env} ${SERVER} -detached`]);
   const ctl = async (...args: string[]) =>
     (await run('rabbitmqctl', ['-n', nodeName, ...args])).stdout;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await ctl('await_startup');
-      break;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`private broker ${nodeName} did not start: ${String(err)}`, { cause: err });
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  await eventually(
+    () => ctl('await_startup').then(() => true),
+    60_000,
+    `private broker ${nodeName} to start`,
+    { intervalMs: 500, retryErrors: true },
+  );
   const pid = () => {
     try {
       return Number(fs.readFileSync(path.join(dataDir, 'pid'), 'utf8').trim()) || undefined;

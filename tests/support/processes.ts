@@ -1,7 +1,9 @@
-// Child processes for cross-service tests: spawn a built service, read its logs, wait, stop by PID.
+// Child processes for cross-service tests: spawn a built service or any program, read its output,
+// wait for a line or an HTTP status, stop by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { eventually, scaled } from './time';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
@@ -11,6 +13,7 @@ export interface Proc {
   output(): string;
   /** JSON log lines parsed from stdout. */
   lines(): Record<string, unknown>[];
+  /** The first match of `pattern` in the output, waited for at most `timeoutMs` × TEST_TIME_SCALE. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>;
@@ -25,9 +28,30 @@ export function startNode(
   env: Record<string, string | undefined>,
   args: string[] = [],
 ): Proc {
-  const child = spawn(process.execPath, [path.join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+  return startProcess(process.execPath, [path.join(ROOT, script), ...args], {
+    env: { LOG_LEVEL: 'info', ...env },
+    label: script,
+  });
+}
+
+export interface StartOptions {
+  /** Added to this process's environment. */
+  env?: Record<string, string | undefined>;
+  /** Working directory (default the repository root). */
+  cwd?: string;
+  /** How errors name the process (default the command). */
+  label?: string;
+}
+
+/**
+ * Runs `command args` (any program: node, python3, prometheus, ...), its stdout and stderr
+ * collected; stopAll() stops it if the test does not.
+ */
+export function startProcess(command: string, args: string[], options: StartOptions = {}): Proc {
+  const script = options.label ?? command;
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -64,6 +88,7 @@ export function startNode(
     waitFor: (pattern, timeoutMs = 20_000) => {
       const m = pattern.exec(out);
       if (m) return Promise.resolve(m[0]);
+      const limitMs = scaled(timeoutMs);
       return new Promise<string>((resolve, reject) => {
         const w = { pattern, resolve };
         waiters.push(w);
@@ -71,10 +96,10 @@ export function startNode(
           waiters.splice(waiters.indexOf(w), 1);
           reject(
             new Error(
-              `timeout waiting for ${pattern} from ${script}; output:\n${out.slice(-3000)}`,
+              `timeout (${limitMs} ms) waiting for ${pattern} from ${script}; output:\n${out.slice(-3000)}`,
             ),
           );
-        }, timeoutMs);
+        }, limitMs);
         exited.then(() => {
           clearTimeout(t);
           if (waiters.includes(w)) {
@@ -108,38 +133,19 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop('SIGKILL')));
 }
 
-/** Polls a URL until it answers with `status` (default 200). */
+/** Polls a URL until it answers with `status` (default 200), at most `timeoutMs` × TEST_TIME_SCALE. */
 export async function waitForHttp(url: string, status = 200, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
+  await eventually(
+    async () => {
       const res = await fetch(url);
-      if (res.status === status) return;
-      last = `status ${res.status}`;
-    } catch (err) {
-      last = String(err);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (${last})`);
+      await res.arrayBuffer();
+      return res.status;
+    },
+    timeoutMs,
+    `${url} to answer ${status}`,
+    { until: (s) => s === status, intervalMs: 200, retryErrors: true },
+  );
 }
-
-/** Polls `check` until it returns true. */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A port that was free a moment ago (bind :0, read, close). */
 export function freePort(): Promise<number> {

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { scaled, sleep } from '../../support/time';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[] } };
@@ -24,9 +25,9 @@ export class LiveHeap {
   async measure(pid: number, timeoutMs = 30_000): Promise<number> {
     for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true });
     process.kill(pid, 'SIGUSR2');
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaled(timeoutMs);
     while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       const file = fs.readdirSync(this.dir).find((f) => f.endsWith('.heapsnapshot'));
       if (!file) continue;
       let parsed: Snapshot;

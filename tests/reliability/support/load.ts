@@ -3,6 +3,7 @@
 // client gives up on (no answer within timeoutMs) counts as a failure, never as "maybe accepted".
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { sleep } from '../../support/time';
 
 export interface RequestSpec {
   path: string;
@@ -75,8 +76,6 @@ export interface Load {
 }
 
 export const runId = (): string => randomBytes(3).toString('hex');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function startLoad(options: LoadOptions): Load {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });

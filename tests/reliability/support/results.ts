@@ -1,12 +1,12 @@
 // One row of docs/reliability.md per scenario: each test writes its figures here before it asserts,
-// so a failing run still reports what it saw; report.js (the suite's jest teardown) merges the rows
+// so a failing run still reports what it saw; tools/reports/reliability.js (the suite's jest teardown) merges the rows
 // into docs/reliability-results.json and renders the Markdown.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { ROWS_DIR } = require('../report.js') as { ROWS_DIR: string };
+const { ROWS_DIR } = require('../../../tools/reports/reliability.js') as { ROWS_DIR: string };
 
 export interface ScenarioRow {
   /** 1-8, the numbering. */

@@ -2,9 +2,8 @@
 // fixture consumer (tests/fixtures/reliability-service.js), on fixed free ports, plus what the
 // scenarios read back from them: /readyz, /metrics, RSS, and the `processed <id>` lines.
 import fs from 'node:fs';
-import { freePort, sleep, startNode, waitForHttp, type Proc } from '../../support/processes';
-
-export { freePort, sleep };
+import { freePort, startNode, waitForHttp, type Proc } from '../../support/processes';
+import { scaled, sleep } from '../../support/time';
 
 async function status(url: string): Promise<number> {
   try {
@@ -20,21 +19,6 @@ async function status(url: string): Promise<number> {
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-/** Sum of the samples of a metric in Prometheus text whose labels include `labels`. */
-export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = new Map<string, string>();
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g))
-      have.set(l[1] as string, l[2] as string);
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[3]);
-  }
-  return sum;
 }
 
 /**
@@ -200,7 +184,7 @@ export async function waitProcessed(
   procs: () => Proc[],
   timeoutMs: number,
 ): Promise<Tally> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   for (;;) {
     const t = tally(accepted, processedLines(procs()));
     if (t.lost === 0 || Date.now() > deadline) return t;
