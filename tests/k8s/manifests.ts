@@ -112,8 +112,14 @@ export const ofKind = (all: Manifest[], kind: string): Manifest[] =>
 /** Consumer services: folders of services/ with a package.json, except the gateway. */
 export function consumerServices(): string[] {
   const dir = path.join(ROOT, 'services');
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n !== 'gateway' && fs.existsSync(path.join(dir, n, 'package.json')))
-    .sort();
+  return (
+    fs
+      .readdirSync(dir)
+      // The gateway and the console are not queue consumers (the console is a local tool, not deployed).
+      .filter(
+        (n) =>
+          n !== 'gateway' && n !== 'console' && fs.existsSync(path.join(dir, n, 'package.json')),
+      )
+      .sort()
+  );
 }

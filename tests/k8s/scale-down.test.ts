@@ -51,7 +51,7 @@ test('SIGTERM with work longer than DRAIN_TIMEOUT_MS: live while draining, exits
 
   const sent = Date.now();
   proc.child.kill('SIGTERM');
-  await proc.waitFor(/draining in-flight ones/);
+  await proc.waitFor(/draining in-flight messages/);
   expect(await status(ops, '/healthz')).toBe(200);
   expect(await status(ops, '/readyz')).toBe(503);
 

@@ -175,8 +175,9 @@ export function messagingMetrics(registry: Registry): MessagingMetrics {
     registers: [registry],
   });
   // Both series exist from the start (at 0), so increase() sees the first reconnect.
-  reconnects.labels('publish');
-  reconnects.labels('consume');
+  // (labels() alone creates no series: inc by 0 does.)
+  reconnects.inc({ connection: 'publish' }, 0);
+  reconnects.inc({ connection: 'consume' }, 0);
   return {
     reconnects,
     rpcPending: new Gauge({

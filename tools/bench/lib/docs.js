@@ -439,6 +439,13 @@ function findingsSection(saved, profileFound) {
   return parts.join('\n');
 }
 
+/** Hand-written measurements made outside the benchmark (docs/performance/notes.md), kept across re-renders. */
+function notesSection() {
+  const file = path.join(__dirname, '..', '..', '..', 'docs', 'performance', 'notes.md');
+  if (!fs.existsSync(file)) return '';
+  return `## Other measurements\n\n${fs.readFileSync(file, 'utf8').trim()}\n\n`;
+}
+
 function performanceMd(saved, profileFound, compareFound) {
   const compares = [].concat(compareFound || []);
   const m = saved.meta;
@@ -510,7 +517,7 @@ ${findingsSection(saved, profileFound)}
 
 ${profileFound ? profileSection(profileFound.saved.profile, profileFound.saved.meta.stamp === m.stamp ? undefined : profileFound.saved.meta.stamp) : 'No profile yet: run with `PROFILE=1`.'}
 
-## Changes, before and after (same-run A/B)
+${notesSection()}## Changes, before and after (same-run A/B)
 
 ${compares.length ? compares.map((f) => compareSection(f)).join('\n') : 'No before/after run yet (see How to reproduce).'}
 
