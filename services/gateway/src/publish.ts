@@ -82,13 +82,14 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
 
     const now = Date.now();
     // messageId: unique per message; the request id (client-chosen, not unique) is in x-request-id.
+    const headersFor = wait ? callHeaders : requestHeaders;
     const options: PublishOptions = {
       messageId: newMessageId(),
       contentType,
       timestamp: Math.floor(now / 1000),
       appId: GATEWAY_APP_ID,
       persistent: !wait,
-      headers: (wait ? callHeaders : requestHeaders)(requestId, traceparent, now),
+      headers: headersFor(requestId, traceparent, now),
     };
     if (type !== undefined) options.type = type;
     // With tracing on, the publish is a PRODUCER span and the message carries its context.
@@ -101,7 +102,7 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
             traceparent,
             messagingAttributes('send', service, options.messageId),
             (tp) => {
-              options.headers = requestHeaders(requestId, tp, now);
+              options.headers = headersFor(requestId, tp, now);
               return work();
             },
           )
