@@ -2,47 +2,16 @@
 // ends, so handlers running at once never outnumber the prefetch (mq_consumer_overdue_handlers and a
 // warn line say so). Measured with a counter in the handler and the service's own gauges.
 import { Writable } from 'node:stream';
-import type { ChannelModel } from 'amqplib';
-import { Broker, Publisher } from '@warren/messaging';
 import { retryQueueName } from '@warren/protocol';
 import { defineService, runService, type RunningService } from '@warren/service-kit';
-import { testAmqpUrl, uniqueName } from '../support/broker';
+import { uniqueName } from '../support/broker';
 
-import { memoryLogger, rawConnection } from '../messaging/helpers';
 import { eventually } from '../support/time';
+import { brokerFixture } from './broker-fixture';
 
 jest.setTimeout(60_000);
 
-let url: string;
-let raw: ChannelModel;
-let broker: Broker;
-let publisher: Publisher;
-const running: RunningService[] = [];
-const cleanup: string[] = [];
-
-beforeAll(async () => {
-  url = await testAmqpUrl();
-  raw = await rawConnection(url);
-  const { logger } = memoryLogger();
-  broker = await Broker.connect({ url, logger, connectionName: 'overdue.test' });
-  publisher = await Publisher.create(broker, { logger });
-});
-
-afterAll(async () => {
-  for (const s of running) await s.stop();
-  const ch = await raw.createChannel();
-  for (const q of cleanup) await ch.deleteQueue(q).catch(() => undefined);
-  await raw.close();
-  await publisher.close();
-  await broker.close();
-});
-
-async function depth(queue: string): Promise<number> {
-  const ch = await raw.createChannel();
-  const { messageCount } = await ch.checkQueue(queue);
-  await ch.close();
-  return messageCount;
-}
+const f = brokerFixture('overdue.test');
 
 async function gauge(svc: RunningService, name: string): Promise<number> {
   return (await svc.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
@@ -50,7 +19,7 @@ async function gauge(svc: RunningService, name: string): Promise<number> {
 
 test('handlers past their deadline keep their prefetch slots: never more running than the prefetch', async () => {
   const name = uniqueName('overdue');
-  cleanup.push(name, `${name}.dlq`, retryQueueName(name, 1000));
+  f.cleanup.push(name, `${name}.dlq`, retryQueueName(name, 1000));
   const PREFETCH = 2;
   const MESSAGES = 8;
   let runningNow = 0;
@@ -74,7 +43,7 @@ test('handlers past their deadline keep their prefetch slots: never more running
       },
     }),
     {
-      env: { AMQP_URL: url, METRICS_PORT: '0', LOG_LEVEL: 'info' },
+      env: { AMQP_URL: f.url, METRICS_PORT: '0', LOG_LEVEL: 'info' },
       handleSignals: false,
       logDestination: new Writable({
         write(chunk: Buffer, _enc, cb) {
@@ -84,10 +53,10 @@ test('handlers past their deadline keep their prefetch slots: never more running
       }),
     },
   );
-  running.push(svc);
+  f.running.push(svc);
 
   await Promise.all(
-    Array.from({ length: MESSAGES }, (_, i) => publisher.send(name, Buffer.from(`m${i}`))),
+    Array.from({ length: MESSAGES }, (_, i) => f.publisher.send(name, Buffer.from(`m${i}`))),
   );
   let maxOverdue = 0;
   let maxInFlight = 0;
@@ -101,7 +70,7 @@ test('handlers past their deadline keep their prefetch slots: never more running
     'every handler to end',
   );
   // Each attempt timed out (maxAttempts 1: to the DLQ) while its handler ran on.
-  await eventually(async () => (await depth(`${name}.dlq`)) === MESSAGES, 10_000, 'dead letters');
+  await eventually(async () => (await f.depth(`${name}.dlq`)) === MESSAGES, 10_000, 'dead letters');
   expect(maxRunning).toBe(PREFETCH);
   expect(maxInFlight).toBeLessThanOrEqual(PREFETCH);
   expect(maxOverdue).toBeGreaterThan(0);

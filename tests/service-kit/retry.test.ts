@@ -1,7 +1,6 @@
 // Retries, dead letters and validation against the real broker, through runService().
-import type { ChannelModel, GetMessage } from 'amqplib';
+import type { GetMessage } from 'amqplib';
 import { z } from 'zod';
-import { Broker, Publisher, RpcClient } from '@warren/messaging';
 import { retryQueueName } from '@warren/protocol';
 import {
   defineService,
@@ -10,37 +9,14 @@ import {
   runService,
   type RunningService,
 } from '@warren/service-kit';
-import { testAmqpUrl, uniqueName } from '../support/broker';
+import { uniqueName } from '../support/broker';
 import { eventually } from '../support/time';
-import { memoryLogger, rawConnection } from '../messaging/helpers';
+import { brokerFixture } from './broker-fixture';
 
-let url: string;
-let raw: ChannelModel;
-let broker: Broker;
-let publisher: Publisher;
-let rpc: RpcClient;
-const running: RunningService[] = [];
-const cleanup: string[] = [];
-
-beforeAll(async () => {
-  url = await testAmqpUrl();
-  raw = await rawConnection(url);
-  const { logger } = memoryLogger();
-  broker = await Broker.connect({ url, logger, connectionName: 'retry.test' });
-  publisher = await Publisher.create(broker, { logger });
-  rpc = await RpcClient.create(broker, { logger });
-});
-
-afterAll(async () => {
-  for (const s of running) await s.stop();
-  const ch = await raw.createChannel();
-  for (const q of cleanup) await ch.deleteQueue(q).catch(() => undefined);
-  await raw.close();
-  await broker.close();
-});
+const f = brokerFixture('retry.test');
 
 const env = () => ({
-  AMQP_URL: url,
+  AMQP_URL: f.url,
   METRICS_PORT: '0',
   LOG_LEVEL: 'silent',
   HEARTBEAT_INTERVAL_MS: '1000',
@@ -50,14 +26,14 @@ async function start(
   def: Parameters<typeof runService>[0],
   delays: number[],
 ): Promise<RunningService> {
-  cleanup.push(def.name, `${def.name}.dlq`, ...delays.map((d) => retryQueueName(def.name, d)));
+  f.cleanup.push(def.name, `${def.name}.dlq`, ...delays.map((d) => retryQueueName(def.name, d)));
   const svc = await runService(def, { env: env(), handleSignals: false });
-  running.push(svc);
+  f.running.push(svc);
   return svc;
 }
 
 async function getAll(queue: string): Promise<GetMessage[]> {
-  const ch = await raw.createChannel();
+  const ch = await f.raw.createChannel();
   const out: GetMessage[] = [];
   for (;;) {
     const m = await ch.get(queue, { noAck: true });
@@ -89,7 +65,7 @@ test('a failing handler is retried with growing delays, then dead-lettered with 
     }),
     delays,
   );
-  await publisher.send(name, Buffer.from('{"x":1}'), {
+  await f.publisher.send(name, Buffer.from('{"x":1}'), {
     contentType: 'application/json',
     messageId: 'poison-1',
   });
@@ -131,9 +107,9 @@ test('a poison message does not stop the good messages behind it', async () => {
     }),
     delays,
   );
-  await publisher.send(name, Buffer.from('poison'));
+  await f.publisher.send(name, Buffer.from('poison'));
   await Promise.all(
-    Array.from({ length: 50 }, (_, i) => publisher.send(name, Buffer.from(`good${i}`))),
+    Array.from({ length: 50 }, (_, i) => f.publisher.send(name, Buffer.from(`good${i}`))),
   );
   await eventually(() => done.length === 50, 10_000, 'good messages');
   await eventually(
@@ -163,14 +139,14 @@ test('invalid input is rejected without retries: a plain message goes to the DLQ
     }),
     delays,
   );
-  const ok = await rpc.call(name, Buffer.from('{"n":21}'), {
+  const ok = await f.rpc.call(name, Buffer.from('{"n":21}'), {
     timeoutMs: 5000,
     contentType: 'application/json',
   });
   expect(ok.status).toBe(200);
   expect(JSON.parse(ok.body.toString())).toEqual({ double: 42 });
 
-  const bad = await rpc.call(name, Buffer.from('{"n":"x"}'), {
+  const bad = await f.rpc.call(name, Buffer.from('{"n":"x"}'), {
     timeoutMs: 5000,
     contentType: 'application/json',
   });
@@ -182,10 +158,10 @@ test('invalid input is rejected without retries: a plain message goes to the DLQ
     type: 'urn:warren:error:validation-failed',
   });
 
-  const neg = await rpc.call(name, Buffer.from('{"n":-1}'), { timeoutMs: 5000 });
+  const neg = await f.rpc.call(name, Buffer.from('{"n":-1}'), { timeoutMs: 5000 });
   expect(neg.status).toBe(422);
 
-  await publisher.send(name, Buffer.from('not json'), { contentType: 'application/json' });
+  await f.publisher.send(name, Buffer.from('not json'), { contentType: 'application/json' });
   await eventually(async () => (await counter(svc, 'rejected')) === 3, 10_000, 'rejected count');
   const dead = await getAll(`${name}.dlq`);
   expect(dead).toHaveLength(1);
@@ -205,7 +181,7 @@ test('a failed call replies 500 problem+json at once; it is neither retried nor 
     }),
     delays,
   );
-  const reply = await rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
+  const reply = await f.rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
   expect(reply.status).toBe(500);
   // The caller gets a generic detail; the message stays inside (log, DLQ header).
   expect(JSON.parse(reply.body.toString())).toEqual({
@@ -233,7 +209,7 @@ test('a failed call replies 500 problem+json at once; it is neither retried nor 
     }),
     delays,
   );
-  const late = await rpc.call(slow, Buffer.from('x'), { timeoutMs: 5000 });
+  const late = await f.rpc.call(slow, Buffer.from('x'), { timeoutMs: 5000 });
   expect(late.status).toBe(504);
   expect(JSON.parse(late.body.toString())).toMatchObject({
     type: 'urn:warren:error:handler-timeout',
@@ -254,7 +230,7 @@ test('a 5xx error marked public reaches the caller with its message and status',
     }),
     [100],
   );
-  const reply = await rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
+  const reply = await f.rpc.call(name, Buffer.from('x'), { timeoutMs: 5000 });
   expect(reply.status).toBe(503);
   expect(JSON.parse(reply.body.toString())).toEqual({
     type: 'urn:warren:error:payments-down',
@@ -279,7 +255,7 @@ test('a non-retryable error (an unroutable downstream send) is dead-lettered at 
     }),
     delays,
   );
-  await publisher.send(name, Buffer.from('{}'), { contentType: 'application/json' });
+  await f.publisher.send(name, Buffer.from('{}'), { contentType: 'application/json' });
   await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 5000, 'dead letter');
   expect(await counter(svc, 'retry')).toBe(0);
   expect(calls).toBe(1);
@@ -304,12 +280,12 @@ test('quorum queues: retries and the DLQ work; the queue has no dead-letter targ
     }),
     delays,
   );
-  await publisher.send(name, Buffer.from('q'), { persistent: true });
+  await f.publisher.send(name, Buffer.from('q'), { persistent: true });
   await eventually(async () => (await counter(svc, 'dead_letter')) === 1, 10_000, 'dead letter');
   expect(attempts).toBe(2);
   expect(await getAll(`${name}.dlq`)).toHaveLength(1);
   // Re-declaring with the arguments Warren expects succeeds only if they match exactly.
-  const ch = await raw.createChannel();
+  const ch = await f.raw.createChannel();
   const ok = await ch.assertQueue(name, {
     durable: true,
     arguments: {

@@ -3,44 +3,18 @@
 // retry queues keep their names and drain into the queue by themselves. On such a queue expired calls
 // still reach the DLQ, and `dlq replay` leaves them there.
 import { Writable } from 'node:stream';
-import type { ChannelModel } from 'amqplib';
-import { Broker, Publisher, RpcClient, legacyMainQueueArguments } from '@warren/messaging';
+import { legacyMainQueueArguments } from '@warren/messaging';
 import { legacyRetryQueueName, retryQueueName } from '@warren/protocol';
-import { defineService, runService, type RunningService } from '@warren/service-kit';
+import { defineService, runService } from '@warren/service-kit';
 import { runCli } from '../../tools/dlq/src/cli';
-import { testAmqpUrl, uniqueName } from '../support/broker';
+import { uniqueName } from '../support/broker';
 
-import { memoryLogger, rawConnection } from '../messaging/helpers';
 import { eventually } from '../support/time';
+import { brokerFixture } from './broker-fixture';
 
 jest.setTimeout(60_000);
 
-let url: string;
-let raw: ChannelModel;
-let broker: Broker;
-let publisher: Publisher;
-let rpc: RpcClient;
-const running: RunningService[] = [];
-const cleanup: string[] = [];
-
-beforeAll(async () => {
-  url = await testAmqpUrl();
-  raw = await rawConnection(url);
-  const { logger } = memoryLogger();
-  broker = await Broker.connect({ url, logger, connectionName: 'upgrade.test' });
-  publisher = await Publisher.create(broker, { logger });
-  rpc = await RpcClient.create(broker, { logger });
-});
-
-afterAll(async () => {
-  for (const s of running) await s.stop();
-  const ch = await raw.createChannel();
-  for (const q of cleanup) await ch.deleteQueue(q).catch(() => undefined);
-  await raw.close();
-  await rpc.close();
-  await publisher.close();
-  await broker.close();
-});
+const f = brokerFixture('upgrade.test');
 
 function text(): { stream: Writable; out: () => string } {
   const chunks: string[] = [];
@@ -59,10 +33,10 @@ test('a quorum queue from an earlier Warren keeps working; its expired calls rea
   const name = uniqueName('upgrade');
   const DELAY = 200;
   const legacyRetry = legacyRetryQueueName(name, DELAY);
-  cleanup.push(name, `${name}.dlq`, legacyRetry, retryQueueName(name, DELAY));
+  f.cleanup.push(name, `${name}.dlq`, legacyRetry, retryQueueName(name, DELAY));
 
   // What the earlier version declared: the queue, its DLQ, and a retry queue holding a copy.
-  const ch = await raw.createConfirmChannel();
+  const ch = await f.raw.createConfirmChannel();
   const spec = { name, kind: 'durable' as const, queueType: 'quorum' as const, retryDelaysMs: [] };
   await ch.assertQueue(name, { durable: true, arguments: legacyMainQueueArguments(spec) });
   await ch.assertQueue(`${name}.dlq`, {
@@ -98,12 +72,12 @@ test('a quorum queue from an earlier Warren keeps working; its expired calls rea
       },
     }),
     {
-      env: { AMQP_URL: url, METRICS_PORT: '0', LOG_LEVEL: 'warn' },
+      env: { AMQP_URL: f.url, METRICS_PORT: '0', LOG_LEVEL: 'warn' },
       handleSignals: false,
       logDestination: log.stream,
     },
   );
-  running.push(svc);
+  f.running.push(svc);
   expect(log.out()).toMatch(/declared by an earlier Warren/);
   // The old retry queue drains into the queue by itself; the new one exists beside it.
   await eventually(() => handled.includes('retried-before-the-upgrade'), 10_000, 'old retry');
@@ -111,9 +85,11 @@ test('a quorum queue from an earlier Warren keeps working; its expired calls rea
 
   // The old arguments still dead-letter a call that expires behind a backlog.
   await Promise.all(
-    Array.from({ length: 20 }, (_, i) => publisher.send(name, Buffer.from(`work-${i}`))),
+    Array.from({ length: 20 }, (_, i) => f.publisher.send(name, Buffer.from(`work-${i}`))),
   );
-  await expect(rpc.call(name, Buffer.from('late call'), { timeoutMs: 100 })).rejects.toMatchObject({
+  await expect(
+    f.rpc.call(name, Buffer.from('late call'), { timeoutMs: 100 }),
+  ).rejects.toMatchObject({
     code: 'RPC_TIMEOUT',
   });
   await eventually(
@@ -129,7 +105,7 @@ test('a quorum queue from an earlier Warren keeps working; its expired calls rea
   const code = await runCli(['replay', name, '--all'], {
     stdout: stdout.stream,
     stderr: stderr.stream,
-    env: { AMQP_URL: url },
+    env: { AMQP_URL: f.url },
   });
   expect(code).toBe(0);
   expect(stdout.out()).toBe(
