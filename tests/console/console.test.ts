@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { testAmqpUrl } from '../support/broker';
-import { ROOT, freePort, startNode, stopAll, waitForHttp } from '../support/processes';
+import { ROOT, freePort, startNode, startOnFreePorts, stopAll } from '../support/processes';
 import { createVhost, type TestVhost } from '../support/vhost';
 import { eventually } from '../support/time';
 
@@ -62,36 +62,55 @@ async function load(n: number): Promise<void> {
 
 beforeAll(async () => {
   vhost = await createVhost(await testAmqpUrl(), 'warren-console');
-  gatewayPort = await freePort();
-  const gatewayOps = await freePort();
-  echoOps = await freePort();
-  consolePort = await freePort();
-  startNode('services/gateway/dist/main.js', {
-    AMQP_URL: vhost.url,
-    PORT: String(gatewayPort),
-    METRICS_PORT: String(gatewayOps),
-    HOST: '127.0.0.1',
-    GATEWAY_RATE_LIMIT: '0',
-    LOG_LEVEL: 'warn',
-  });
-  startNode('services/echo/dist/main.js', {
-    AMQP_URL: vhost.url,
-    METRICS_PORT: String(echoOps),
-    HEARTBEAT_INTERVAL_MS: '500',
-    LOG_LEVEL: 'warn',
-  });
-  const console = startNode('services/console/dist/main.js', {
-    AMQP_URL: vhost.url,
-    CONSOLE_PORT: String(consolePort),
-    METRICS_PORT: '0',
-    CONSOLE_GATEWAY_METRICS_URL: `http://127.0.0.1:${gatewayOps}/metrics`,
-    CONSOLE_BROKER_METRICS_URL: `http://127.0.0.1:15692/metrics/detailed?family=queue_coarse_metrics&vhost=${encodeURIComponent(vhost.name)}`,
-  });
-  await Promise.all([
-    waitForHttp(`http://127.0.0.1:${gatewayOps}/readyz`, 200, 30_000),
-    waitForHttp(`http://127.0.0.1:${echoOps}/readyz`, 200, 30_000),
-    console.waitFor(/console ready/, 30_000),
-  ]);
+  const gateway = await startOnFreePorts(
+    async () => {
+      const port = await freePort();
+      const ops = await freePort();
+      const proc = startNode('services/gateway/dist/main.js', {
+        AMQP_URL: vhost.url,
+        PORT: String(port),
+        METRICS_PORT: String(ops),
+        HOST: '127.0.0.1',
+        GATEWAY_RATE_LIMIT: '0',
+        LOG_LEVEL: 'warn',
+      });
+      return { proc, port, ops };
+    },
+    (g) => `http://127.0.0.1:${g.ops}/readyz`,
+    60_000,
+  );
+  gatewayPort = gateway.port;
+  const echo = await startOnFreePorts(
+    async () => {
+      const ops = await freePort();
+      const proc = startNode('services/echo/dist/main.js', {
+        AMQP_URL: vhost.url,
+        METRICS_PORT: String(ops),
+        HEARTBEAT_INTERVAL_MS: '500',
+        LOG_LEVEL: 'warn',
+      });
+      return { proc, ops };
+    },
+    (e) => `http://127.0.0.1:${e.ops}/readyz`,
+    60_000,
+  );
+  echoOps = echo.ops;
+  const consoleProc = await startOnFreePorts(
+    async () => {
+      const port = await freePort();
+      const proc = startNode('services/console/dist/main.js', {
+        AMQP_URL: vhost.url,
+        CONSOLE_PORT: String(port),
+        METRICS_PORT: '0',
+        CONSOLE_GATEWAY_METRICS_URL: `http://127.0.0.1:${gateway.ops}/metrics`,
+        CONSOLE_BROKER_METRICS_URL: `http://127.0.0.1:15692/metrics/detailed?family=queue_coarse_metrics&vhost=${encodeURIComponent(vhost.name)}`,
+      });
+      return { proc, port };
+    },
+    (c) => `http://127.0.0.1:${c.port}/api/overview`,
+    60_000,
+  );
+  consolePort = consoleProc.port;
   // The console has seen echo (its baseline is set) before the load starts.
   await eventually(
     async () => (await api<Overview>('/api/overview')).services.some((s) => s.name === 'echo'),

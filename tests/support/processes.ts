@@ -133,28 +133,90 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop('SIGKILL')));
 }
 
-/** Polls a URL until it answers with `status` (default 200), at most `timeoutMs` × TEST_TIME_SCALE. */
-export async function waitForHttp(url: string, status = 200, timeoutMs = 20_000): Promise<void> {
-  await eventually(
-    async () => {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return res.status;
-    },
-    timeoutMs,
-    `${url} to answer ${status}`,
-    { until: (s) => s === status, intervalMs: 200, retryErrors: true },
-  );
+/**
+ * Polls a URL until it answers with `status` (default 200), at most `timeoutMs` × TEST_TIME_SCALE.
+ * Given the process that should answer, it fails as soon as that process exits, and a failure
+ * carries the end of the process's output.
+ */
+export async function waitForHttp(
+  url: string,
+  status = 200,
+  timeoutMs = 20_000,
+  proc?: Proc,
+): Promise<void> {
+  const gone = () =>
+    proc !== undefined && (proc.child.exitCode !== null || proc.child.signalCode !== null);
+  const withOutput = (message: string) =>
+    proc === undefined
+      ? new Error(message)
+      : new Error(`${message}; output:\n${proc.output().slice(-3000)}`);
+  try {
+    await eventually(
+      async () => {
+        if (gone()) return 'exited';
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        return res.status;
+      },
+      timeoutMs,
+      `${url} to answer ${status}`,
+      { until: (s) => s === status || s === 'exited', intervalMs: 200, retryErrors: true },
+    );
+  } catch (err) {
+    throw withOutput((err as Error).message);
+  }
+  if (gone())
+    throw withOutput(
+      `${url}: the process exited (${String(proc?.child.exitCode ?? proc?.child.signalCode)}) before answering ${status}`,
+    );
 }
 
-/** A port that was free a moment ago (bind :0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Starts a process on ports from freePort() and waits until `readyUrl` answers 200. A port can be
+ * taken by another test between freePort() and the process's listen(): when the process exits with
+ * EADDRINUSE, it starts again on new ports (three tries).
+ */
+export async function startOnFreePorts<T extends { proc: Proc }>(
+  start: () => Promise<T>,
+  readyUrl: (started: T) => string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const started = await start();
+    try {
+      await waitForHttp(readyUrl(started), 200, timeoutMs, started.proc);
+      return started;
+    } catch (err) {
+      const exited = started.proc.child.exitCode !== null || started.proc.child.signalCode !== null;
+      if (!exited || attempt >= 3 || !/EADDRINUSE/.test(started.proc.output())) throw err;
+    }
+  }
+}
+
+/**
+ * Ports for test processes come from below the kernel's ephemeral range (32768-60999 on Linux),
+ * where outgoing connections (to the broker, fetch) take their local ports: a port picked with
+ * listen(0) could be taken by one of them before the process under test binds it. Each Jest worker
+ * gets its own block, so parallel test files do not pick the same port either.
+ */
+const PORT_BLOCK = 600;
+const PORT_BASE = 20_000 + (Number(process.env.JEST_WORKER_ID ?? 0) % 20) * PORT_BLOCK;
+let nextPort = Math.floor(Math.random() * PORT_BLOCK);
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    // No host: all interfaces, so a port some process holds on any address counts as taken.
+    srv.listen(port, () => srv.close(() => resolve(true)));
   });
+}
+
+/** A port that was free a moment ago, from this worker's block below the ephemeral range. */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < PORT_BLOCK; i++) {
+    const port = PORT_BASE + (nextPort++ % PORT_BLOCK);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_BASE}-${PORT_BASE + PORT_BLOCK - 1}`);
 }

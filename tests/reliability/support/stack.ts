@@ -2,7 +2,7 @@
 // fixture consumer (tests/fixtures/reliability-service.js), on fixed free ports, plus what the
 // scenarios read back from them: /readyz, /metrics, RSS, and the `processed <id>` lines.
 import fs from 'node:fs';
-import { freePort, startNode, waitForHttp, type Proc } from '../../support/processes';
+import { freePort, startNode, startOnFreePorts, type Proc } from '../../support/processes';
 import { scaled, sleep } from '../../support/time';
 
 async function status(url: string): Promise<number> {
@@ -21,26 +21,7 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/**
- * Starts a process on fresh free ports and waits for its /readyz; if it lost a port race (another
- * process took the port between freePort() and listen), tries again with new ports.
- */
-async function startOnFreePorts<T extends { proc: Proc; opsPort: number }>(
-  start: () => Promise<T>,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const s = await start();
-    const exited = s.proc.exited.then(() => 'exited' as const);
-    const ready = waitForHttp(`http://127.0.0.1:${s.opsPort}/readyz`, 200, 30_000).then(
-      () => 'ready' as const,
-    );
-    // When the process exits first, the poll's later timeout is of no interest.
-    ready.catch(() => undefined);
-    if ((await Promise.race([ready, exited])) === 'ready') return s;
-    if (attempt >= 3 || !/EADDRINUSE/.test(s.proc.output()))
-      throw new Error(`process exited before ready:\n${s.proc.output().slice(-2000)}`);
-  }
-}
+const opsReady = (s: { opsPort: number }) => `http://127.0.0.1:${s.opsPort}/readyz`;
 
 interface Ops {
   opsPort: number;
@@ -86,7 +67,7 @@ export async function startGatewayProc(
       ...env,
     });
     return { proc, port, baseUrl: `http://127.0.0.1:${port}`, ...ops(proc, opsPort) };
-  });
+  }, opsReady);
 }
 
 export interface ServiceProc extends Ops {
@@ -117,7 +98,7 @@ export async function startServiceProc(
       ...env,
     });
     return { proc, instance, ...ops(proc, opsPort) };
-  });
+  }, opsReady);
 }
 
 export interface Processed {
