@@ -25,6 +25,10 @@ export class ConfirmedChannel {
   private room = true;
   /** Why the broker closed the channel (e.g. 404 for a missing exchange), for the failed publishes' errors. */
   private closeReason: string | undefined;
+  /** Publishes in publish order, from `head` on: those not yet settled wait for their confirm. */
+  private readonly waiting: PendingConfirm[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly channel: ConfirmChannel,
@@ -64,29 +68,25 @@ export class ConfirmedChannel {
     options: PublishOptions = {},
   ): Promise<void> {
     if (!this.open) return Promise.reject(new BrokerUnavailableError('channel closed'));
-    const messageId = options.messageId ?? randomUUID();
     const mandatory = options.mandatory ?? true;
+    // A mandatory message needs an id to match a basic.return to it; other messages (replies) go
+    // without one unless the caller set it.
+    const messageId = options.messageId ?? (mandatory ? randomUUID() : undefined);
     // A copy only when a default has to be filled in (callers that set both skip it).
     const props =
-      options.messageId === undefined || options.mandatory === undefined
+      options.mandatory === undefined || messageId !== options.messageId
         ? { ...options, messageId, mandatory }
         : options;
     return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(
-          new PublishTimeoutError(
-            `no broker confirm within ${this.timeoutMs} ms; the outcome is unknown (the broker may still take it)`,
-          ),
-        );
-      }, this.timeoutMs);
+      const entry = new PendingConfirm(Date.now() + this.timeoutMs, reject);
+      this.waiting.push(entry);
+      if (this.timer === undefined) this.arm();
       const onConfirm = (err: unknown): void => {
         const wasReturned =
           mandatory && this.returned.size > 0 && this.takeReturned(routingKey, messageId);
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+        if (entry.settled) return;
+        entry.settled = true;
+        this.dropSettled();
         if (err) {
           const message = err instanceof Error ? err.message : String(err);
           reject(
@@ -106,14 +106,72 @@ export class ConfirmedChannel {
       try {
         if (!this.channel.publish(exchange, routingKey, body, props, onConfirm)) this.room = false;
       } catch (err) {
-        settled = true;
-        clearTimeout(timer);
+        entry.settled = true;
+        this.dropSettled();
         reject(toBrokerError(err, 'publish failed'));
       }
     });
   }
 
-  private takeReturned(routingKey: string, messageId: string): boolean {
+  /** Publishes waiting for their confirm (tests and diagnostics). */
+  get unconfirmed(): number {
+    let n = 0;
+    for (let i = this.head; i < this.waiting.length; i++)
+      if (!(this.waiting[i] as PendingConfirm).settled) n++;
+    return n;
+  }
+
+  /**
+   * One timer for every publish's confirm deadline, not one per publish: deadlines grow in publish
+   * order, so the oldest unsettled publish is the next to time out. Confirms also come in publish
+   * order, so settled entries leave from the front as they come.
+   */
+  private arm(): void {
+    const next = this.waiting[this.head];
+    if (next === undefined) return;
+    this.timer = setTimeout(this.expire, Math.max(0, next.deadline - Date.now()));
+    // It may outlive the publishes it was armed for: it must not keep the process alive (a
+    // publish waiting for its confirm has an open socket that does).
+    this.timer.unref();
+  }
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    while (this.head < this.waiting.length) {
+      const entry = this.waiting[this.head] as PendingConfirm;
+      if (!entry.settled) {
+        if (entry.deadline > now) break;
+        entry.settled = true;
+        entry.reject(
+          new PublishTimeoutError(
+            `no broker confirm within ${this.timeoutMs} ms; the outcome is unknown (the broker may still take it)`,
+          ),
+        );
+      }
+      this.head++;
+    }
+    this.compact();
+    this.arm();
+  };
+
+  private dropSettled(): void {
+    while (this.head < this.waiting.length && (this.waiting[this.head] as PendingConfirm).settled)
+      this.head++;
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head === this.waiting.length) {
+      this.waiting.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private takeReturned(routingKey: string, messageId: unknown): boolean {
     const key = returnKey(routingKey, messageId);
     const n = this.returned.get(key);
     if (!n) return false;
@@ -121,6 +179,15 @@ export class ConfirmedChannel {
     else this.returned.set(key, n - 1);
     return true;
   }
+}
+
+/** A publish waiting for its confirm (or its deadline). */
+class PendingConfirm {
+  settled = false;
+  constructor(
+    readonly deadline: number,
+    readonly reject: (err: Error) => void,
+  ) {}
 }
 
 function returnKey(routingKey: string, messageId: unknown): string {

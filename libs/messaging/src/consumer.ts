@@ -8,6 +8,8 @@ import { ManagedChannel, type ChannelLink } from './channel';
 export interface Delivery {
   readonly body: Buffer;
   readonly properties: MessageProperties;
+  /** The exchange it was published to ('' = the default exchange, i.e. straight to the queue). */
+  readonly exchange: string;
   readonly routingKey: string;
   readonly redelivered: boolean;
   /** Acks once; a no-op (logged) when the channel is gone, as the broker will redeliver. */
@@ -84,6 +86,7 @@ interface DeliveryContext {
 class ChannelDelivery implements Delivery {
   readonly body: Buffer;
   readonly properties: MessageProperties;
+  readonly exchange: string;
   readonly routingKey: string;
   readonly redelivered: boolean;
   private settled = false;
@@ -95,6 +98,7 @@ class ChannelDelivery implements Delivery {
   ) {
     this.body = msg.content;
     this.properties = msg.properties;
+    this.exchange = msg.fields.exchange;
     this.routingKey = msg.fields.routingKey;
     this.redelivered = msg.fields.redelivered;
   }

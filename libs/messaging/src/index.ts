@@ -25,6 +25,7 @@ export {
 } from './rpc';
 export {
   declareServiceTopology,
+  declareEventsExchange,
   resolveServiceTopology,
   mainQueueOptions,
   legacyMainQueueArguments,

@@ -1,6 +1,6 @@
 // Queue topology of a service: its queue, the retry delay queues that dead-letter back to it, and its DLQ.
 import type { Channel, ChannelModel, Options } from 'amqplib';
-import { deadLetterQueueName, retryQueueName } from '@warren/protocol';
+import { EVENTS_EXCHANGE, deadLetterQueueName, retryQueueName } from '@warren/protocol';
 
 export type QueueType = 'classic' | 'quorum';
 
@@ -28,6 +28,8 @@ export interface QueueSpec {
    * so that re-declaring them matches. New queues leave redelivery limits to the service-kit.
    */
   deliveryLimit?: number;
+  /** Event subscriptions: topic patterns bound from `warren.events` to the main queue. */
+  events?: readonly string[];
 }
 
 /**
@@ -114,6 +116,17 @@ export async function declareServiceTopology(channel: Channel, spec: QueueSpec):
     await channel.assertQueue(retryQueueName(spec.name, delay), retryQueueOptions(spec, delay));
   }
   await channel.assertQueue(deadLetterQueueName(spec.name), deadLetterQueueOptions(spec));
+  if (spec.events?.length) {
+    await declareEventsExchange(channel);
+    // Bindings are added, never removed here: a pattern dropped from a definition stays bound
+    // until an operator unbinds it (docs/architecture.md, "Events"); its events are still handled.
+    for (const pattern of spec.events) await channel.bindQueue(spec.name, EVENTS_EXCHANGE, pattern);
+  }
+}
+
+/** The durable topic exchange of events: declared by every process that publishes or subscribes. */
+export async function declareEventsExchange(channel: Channel): Promise<void> {
+  await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
 }
 
 /** Declares `queue` on a channel of its own; a 406 (arguments differ) is returned, not thrown. */

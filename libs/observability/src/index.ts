@@ -11,6 +11,11 @@ export { createRegistry } from './registry';
 export {
   consumerMetrics,
   gatewayMetrics,
+  eventPublishMetrics,
+  eventHandledMetrics,
+  BoundedLabel,
+  type EventPublishMetrics,
+  type EventPublishOutcome,
   messagingMetrics,
   type ConsumerMetrics,
   type ConsumerOutcome,

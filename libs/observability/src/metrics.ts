@@ -14,6 +14,8 @@ export interface ConsumerMetrics {
   queueWait: Histogram<'queue'>;
   inFlight: Gauge;
   overdueHandlers: Gauge;
+  /** mq_events_handled_total (absent in fakes: events are then counted only as messages). */
+  events?: Counter<'queue' | 'pattern' | 'outcome'>;
 }
 
 /** Families every consumer service registers (the `service` label comes from the registry). */
@@ -49,6 +51,7 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
       help: 'Handlers still running past their deadline; each keeps its message unacked (a prefetch slot) until it ends',
       registers: [registry],
     }),
+    events: eventHandledMetrics(registry),
   };
 }
 
@@ -191,4 +194,60 @@ export function messagingMetrics(registry: Registry): MessagingMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * A label whose values come from outside (event topics): the first `max` distinct values are kept
+ * as they are, later ones counted as `_other`, so a client cannot grow the series without bound.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+  constructor(
+    readonly max = 100,
+    readonly other = '_other',
+  ) {}
+
+  value(v: string): string {
+    if (this.seen.has(v)) return v;
+    if (this.seen.size >= this.max) return this.other;
+    this.seen.add(v);
+    return v;
+  }
+}
+
+export type EventPublishOutcome = PublishOutcome;
+
+export interface EventPublishMetrics {
+  /** Events published, by topic (a BoundedLabel) and outcome. */
+  published: Counter<'topic' | 'outcome'>;
+  topics: BoundedLabel;
+}
+
+/**
+ * Events published: `gateway_events_published_total` at the gateway (POST /v1/events/<topic>),
+ * `mq_events_published_total` in services (ctx.events.publish).
+ */
+export function eventPublishMetrics(
+  registry: Registry,
+  where: 'gateway' | 'service',
+): EventPublishMetrics {
+  return {
+    published: new Counter({
+      name: where === 'gateway' ? 'gateway_events_published_total' : 'mq_events_published_total',
+      help: 'Events published, by topic (the first 100 distinct topics; later ones as _other) and outcome (confirmed, unroutable = no subscriber, nacked, failed)',
+      labelNames: ['topic', 'outcome'] as const,
+      registers: [registry],
+    }),
+    topics: new BoundedLabel(),
+  };
+}
+
+/** Events a service handled, by the subscription pattern that matched (bounded by its definition). */
+export function eventHandledMetrics(registry: Registry): Counter<'queue' | 'pattern' | 'outcome'> {
+  return new Counter({
+    name: 'mq_events_handled_total',
+    help: 'Events handled by a consumer, by queue, the subscription pattern the topic matched, and outcome (success, retry, dead_letter, rejected)',
+    labelNames: ['queue', 'pattern', 'outcome'] as const,
+    registers: [registry],
+  });
 }

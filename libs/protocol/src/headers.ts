@@ -18,6 +18,12 @@ export const HEADERS = {
    * message with this counted up (quorum queues count in the broker's `x-delivery-count`).
    */
   redeliveries: 'x-redeliveries',
+  /**
+   * An event's topic, on events Warren publishes and on every retry or dead-letter copy of an event
+   * (whose routing key is then a queue's name). Absent on a plain client's event: the routing key
+   * of a delivery from the events exchange is its topic.
+   */
+  event: 'x-event',
   /** Publish time in ms (the AMQP timestamp has only seconds). */
   publishedAt: 'x-published-at',
   /** A reply's HTTP status (absent = 200). */
@@ -87,6 +93,16 @@ export function callHeaders(
         'x-published-at': publishedAt,
         'x-call': 1,
       };
+}
+
+/** The headers of an event: a request's, plus its topic. */
+export function eventHeaders(
+  topic: string,
+  requestId: string,
+  traceparent: string | undefined,
+  publishedAt: number,
+): RequestHeaders & { 'x-event': string } {
+  return { ...requestHeaders(requestId, traceparent, publishedAt), 'x-event': topic };
 }
 
 /** The headers of a reply: its HTTP status. */

@@ -19,6 +19,7 @@ export {
   MAX_ERROR_MESSAGE,
   requestHeaders,
   callHeaders,
+  eventHeaders,
   replyHeaders,
   type RequestHeaders,
 } from './headers';
@@ -58,5 +59,17 @@ export {
   type ReplyVerdict,
   type SenderPolicyOptions,
 } from './reply';
+export {
+  EVENTS_EXCHANGE,
+  MAX_TOPIC_LENGTH,
+  TOPIC,
+  TOPIC_PATTERN,
+  TOPIC_RULE,
+  TOPIC_PATTERN_RULE,
+  topicProblem,
+  topicPatternProblem,
+  topicMatches,
+  eventTopicOf,
+} from './events';
 export { newCorrelationId, CORRELATION_ID_BITS } from './correlation';
 export { newMessageId, isCall, expiredIn, type MessageKindFields } from './message';

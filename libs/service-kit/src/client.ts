@@ -1,7 +1,20 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
 import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
-import { messagingAttributes, withSpan, type Tracing } from '@warren/observability';
-import { callHeaders, newMessageId, requestHeaders } from '@warren/protocol';
+import {
+  messagingAttributes,
+  withSpan,
+  type EventPublishMetrics,
+  type Tracing,
+} from '@warren/observability';
+import {
+  EVENTS_EXCHANGE,
+  WarrenError,
+  callHeaders,
+  eventHeaders,
+  newMessageId,
+  requestHeaders,
+  topicProblem,
+} from '@warren/protocol';
 
 export interface CallOptions {
   contentType?: string;
@@ -16,8 +29,29 @@ export interface ServiceClient {
   call(service: string, body: unknown, options?: CallOptions): Promise<RpcReply>;
 }
 
+export interface EventPublishResult {
+  messageId: string;
+  /** False when no queue is bound for the topic (nobody subscribes): the event went nowhere. */
+  delivered: boolean;
+}
+
+export interface EventClient {
+  /**
+   * Publishes an event to `warren.events` with routing key `topic`, persistent and confirmed.
+   * Resolves once the broker confirmed; `delivered` says whether any service subscribes. An
+   * invalid topic rejects with a non-retryable INVALID_TOPIC error.
+   */
+  publish(
+    topic: string,
+    body: unknown,
+    options?: Omit<CallOptions, 'timeoutMs'>,
+  ): Promise<EventPublishResult>;
+}
+
 export interface ClientDeps {
   publisher: Publisher;
+  /** Counts ctx.events.publish outcomes (mq_events_published_total). */
+  events?: EventPublishMetrics;
   rpc: () => Promise<RpcClient>;
   appId: string;
   /** A PRODUCER span per send and call (when tracing is on). */
@@ -95,6 +129,61 @@ export function createServiceClient(
           ...props(messageId, contentType, options.type, tp, true),
           timeoutMs: options.timeoutMs ?? 5000,
         }),
+      );
+    },
+  };
+}
+
+/** ctx.events: events from a handler, carrying its requestId and traceparent. */
+export function createEventClient(
+  deps: ClientDeps,
+  requestId: string,
+  traceparent: string | undefined,
+): EventClient {
+  const count = (topic: string, outcome: 'confirmed' | 'unroutable' | 'nacked' | 'failed') => {
+    const m = deps.events;
+    m?.published.labels(outcome === 'failed' ? 'unknown' : m.topics.value(topic), outcome).inc();
+  };
+  return {
+    publish(topic, body, options = {}) {
+      const problem = topicProblem(topic);
+      if (problem !== undefined)
+        return Promise.reject(new WarrenError('INVALID_TOPIC', problem, { retryable: false }));
+      const { bytes, contentType } = encodeBody(body, options.contentType);
+      const messageId = newMessageId();
+      return withSpan(
+        deps.tracing,
+        `publish ${EVENTS_EXCHANGE} ${topic}`,
+        'producer',
+        traceparent,
+        messagingAttributes('send', EVENTS_EXCHANGE, messageId),
+        async (tp) => {
+          const now = Date.now();
+          try {
+            await deps.publisher.publish(EVENTS_EXCHANGE, topic, bytes, {
+              messageId,
+              contentType,
+              type: options.type,
+              appId: deps.appId,
+              timestamp: Math.floor(now / 1000),
+              persistent: true,
+              mandatory: true,
+              headers: eventHeaders(topic, requestId, tp, now),
+            });
+          } catch (err) {
+            if (err instanceof WarrenError && err.code === 'UNROUTABLE') {
+              count(topic, 'unroutable');
+              return { messageId, delivered: false };
+            }
+            count(
+              topic,
+              err instanceof WarrenError && err.code === 'PUBLISH_NACKED' ? 'nacked' : 'failed',
+            );
+            throw err;
+          }
+          count(topic, 'confirmed');
+          return { messageId, delivered: true };
+        },
       );
     },
   };

@@ -98,6 +98,7 @@ describe('Processor time limit', () => {
     const delivery = (id: string): Delivery => ({
       body: Buffer.from('{}'),
       properties: { messageId: id, headers: {} } as unknown as Delivery['properties'],
+      exchange: '',
       routingKey: 'slow',
       redelivered: false,
       ack: () => settled.push(`ack ${id}`),

@@ -2,8 +2,8 @@
 import type { z } from 'zod';
 import type { Logger } from '@warren/observability';
 import type { MessageProperties, QueueType } from '@warren/messaging';
-import { SERVICE_NAME_RULE, serviceNameProblem } from '@warren/protocol';
-import type { ServiceClient } from './client';
+import { SERVICE_NAME_RULE, serviceNameProblem, topicPatternProblem } from '@warren/protocol';
+import type { EventClient, ServiceClient } from './client';
 
 export interface HandlerContext {
   /** Per-message logger carrying requestId and traceparent. */
@@ -21,6 +21,10 @@ export interface HandlerContext {
   properties: MessageProperties;
   /** Publish to or call other services, propagating requestId and traceparent. */
   services: ServiceClient;
+  /** The event's topic when this message is an event (it came through `warren.events`). */
+  event: string | undefined;
+  /** Publish events (confirmed), propagating requestId and traceparent. */
+  events: EventClient;
 }
 
 /** A reply with explicit bytes and content type (the default encodes a returned value as JSON). */
@@ -69,6 +73,22 @@ interface BaseDefinition {
   retryDelaysMs?: readonly number[];
   /** Per-message time limit; the handler's signal fires at it. Default 30 s. */
   handlerTimeoutMs?: number;
+  /**
+   * Event subscriptions: topic patterns (`order.created`, `order.*`, `audit.#`), each bound to the
+   * service's queue on the `warren.events` topic exchange, so events are handled like direct
+   * messages (same handler, retries, DLQ, deadline, metrics) with `ctx.event` set. In the object
+   * form a pattern can have its own schema for the events it matches (null: the service's schema).
+   */
+  events?: EventSubscriptions;
+}
+
+/** Patterns, or patterns each with the schema of their events (null = the service's schema). */
+export type EventSubscriptions = readonly string[] | Readonly<Record<string, z.ZodType | null>>;
+
+/** The patterns of a definition's subscriptions, in order. */
+export function eventPatterns(events: EventSubscriptions | undefined): string[] {
+  if (events === undefined) return [];
+  return Array.isArray(events) ? [...(events as readonly string[])] : Object.keys(events);
 }
 
 export interface JsonServiceDefinition<S extends z.ZodType, Out> extends BaseDefinition {
@@ -113,6 +133,10 @@ export function defineService(def: ServiceDefinition): ServiceDefinition {
     (!Number.isInteger(def.maxRedeliveries) || def.maxRedeliveries < 0)
   ) {
     throw new Error(`${def.name}: maxRedeliveries must be an integer >= 0`);
+  }
+  for (const pattern of eventPatterns(def.events)) {
+    const problem = topicPatternProblem(pattern);
+    if (problem) throw new Error(`${def.name}: events: ${problem}`);
   }
   if (def.retryDelaysMs?.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new Error(`${def.name}: retryDelaysMs must be positive integers`);

@@ -23,6 +23,6 @@ export {
 export { runService, main, type RunOptions, type RunningService } from './run';
 export { startRuntime, type ProcessRuntime, type RuntimeOptions } from './runtime';
 export { Lifecycle, DRAIN_GRACE_MS, type ProcessPart } from './lifecycle';
-export type { ServiceClient, CallOptions } from './client';
+export type { ServiceClient, CallOptions, EventClient, EventPublishResult } from './client';
 export type { Heartbeat } from './heartbeat';
 export { ApiKeys, apiKeysFromEnv, parseKeys, presentedKey } from './api-keys';

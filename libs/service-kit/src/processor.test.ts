@@ -16,7 +16,12 @@ interface Sent {
 
 function setup(
   handler: ServiceDefinition['handler'],
-  opts: { queueType?: 'classic' | 'quorum'; failPublish?: (queue: string) => boolean } = {},
+  opts: {
+    queueType?: 'classic' | 'quorum';
+    failPublish?: (queue: string) => boolean;
+    /** Definition fields on top of the test's (events, schema). */
+    def?: Partial<Pick<ServiceDefinition, 'events' | 'schema'>>;
+  } = {},
 ) {
   const sent: Sent[] = [];
   const publisher = {
@@ -35,7 +40,8 @@ function setup(
       maxAttempts: 3,
       maxRedeliveries: 2,
       handler: handler as (b: Buffer) => unknown,
-    }),
+      ...(opts.def as object),
+    } as Parameters<typeof defineService>[0]),
     queue: 'orders',
     queueType: opts.queueType ?? 'classic',
     publisher,
@@ -60,16 +66,21 @@ function setup(
       deliveryMode: 2,
       ...props,
     } as unknown as Delivery['properties'],
+    exchange: '',
     routingKey: 'orders',
     redelivered,
     ack: () => settled.push(`ack ${id}`),
     nack: (requeue) => settled.push(`nack ${id} ${requeue}`),
   });
+  const eventCount = async (pattern: string, name: string) =>
+    (await registry.getSingleMetric('mq_events_handled_total')?.get())?.values.find(
+      (v) => v.labels.pattern === pattern && v.labels.outcome === name,
+    )?.value ?? 0;
   const outcome = async (name: string) =>
     (await registry.getSingleMetric('mq_consumer_messages_total')?.get())?.values.find(
       (v) => v.labels.outcome === name,
     )?.value ?? 0;
-  return { processor, sent, settled, delivery, outcome };
+  return { processor, sent, settled, delivery, outcome, eventCount };
 }
 
 const call = { replyTo: 'amq.rabbitmq.reply-to.abc', correlationId: 'c-1' };
@@ -258,5 +269,106 @@ describe('settling', () => {
     await flush();
     expect(settled).toEqual(['nack m6 true']);
     expect(processor.inFlightCount).toBe(0);
+  });
+});
+
+describe('replies', () => {
+  it('a successful call is answered with no headers (no x-status = 200), no message id, as this user', async () => {
+    const { processor, sent, settled, delivery } = setup(() => ({ ok: true }));
+    processor.onMessage(delivery('c9', call));
+    await flush();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.options).toEqual({
+      correlationId: 'c-1',
+      contentType: 'application/json',
+      userId: 'orders',
+      mandatory: false,
+    });
+    expect(settled).toEqual(['ack c9']);
+  });
+});
+
+describe('events', () => {
+  const fromEvents = (id: string, topic: string, props: Record<string, unknown> = {}) => ({
+    id,
+    topic,
+    props,
+  });
+  const eventDelivery = (
+    make: ReturnType<typeof setup>['delivery'],
+    e: ReturnType<typeof fromEvents>,
+  ): Delivery => ({
+    ...make(e.id, e.props),
+    exchange: 'warren.events',
+    routingKey: e.topic,
+  });
+
+  it('the handler sees ctx.event; a direct message has none', async () => {
+    const events: (string | undefined)[] = [];
+    const { processor, delivery } = setup(
+      (_b: unknown, ctx: { event: string | undefined }) => void events.push(ctx.event),
+      { def: { events: ['order.*'] } },
+    );
+    processor.onMessage(eventDelivery(delivery, fromEvents('e1', 'order.created')));
+    processor.onMessage(delivery('m1'));
+    await flush();
+    expect(events).toEqual(['order.created', undefined]);
+  });
+
+  it('a failing event is retried with its topic in x-event (the copy goes through the default exchange)', async () => {
+    const { processor, sent, eventCount } = setup(
+      () => {
+        throw new Error('down');
+      },
+      { def: { events: ['order.created', 'order.*'] } },
+    );
+    const { delivery } = setup(() => undefined);
+    processor.onMessage(eventDelivery(delivery, fromEvents('e2', 'order.created')));
+    await flush();
+    expect(sent[0]?.queue).toBe('orders.retry.500.v2');
+    expect(sent[0]?.options.headers).toMatchObject({ 'x-event': 'order.created', 'x-attempt': 2 });
+    // Counted by the first pattern that matches.
+    expect(await eventCount('order.created', 'retry')).toBe(1);
+    expect(await eventCount('order.*', 'retry')).toBe(0);
+  });
+
+  it('a retried copy (x-event, default exchange) is still the event; its DLQ copy keeps the topic', async () => {
+    const { processor, sent, delivery, eventCount } = setup(
+      () => {
+        throw new Error('still down');
+      },
+      { def: { events: ['order.*'] } },
+    );
+    processor.onMessage(delivery('e3', { headers: { 'x-event': 'order.paid', 'x-attempt': 3 } }));
+    await flush();
+    expect(sent[0]?.queue).toBe('orders.dlq');
+    expect(sent[0]?.options.headers).toMatchObject({
+      'x-event': 'order.paid',
+      'x-error-message': 'still down',
+    });
+    expect(await eventCount('order.*', 'dead_letter')).toBe(1);
+  });
+
+  it("an event is validated by its pattern's schema, a direct message by the service's", async () => {
+    const { z } = await import('zod');
+    const inputs: unknown[] = [];
+    const { processor, sent, delivery } = setup((input: unknown) => void inputs.push(input), {
+      def: {
+        schema: z.object({}).passthrough(),
+        events: { 'order.created': z.object({ id: z.number() }), 'order.*': null },
+      },
+    });
+    // {} fails order.created's schema: rejected to the DLQ, not retried.
+    processor.onMessage(eventDelivery(delivery, fromEvents('e4', 'order.created')));
+    // order.paid matches order.* (null: the service's schema), which {} passes.
+    processor.onMessage(eventDelivery(delivery, fromEvents('e5', 'order.paid')));
+    processor.onMessage(delivery('m5'));
+    await flush();
+    expect(sent.map((x) => x.queue)).toEqual(['orders.dlq']);
+    expect(sent[0]?.options.headers).toMatchObject({
+      'x-error-code': 'VALIDATION_FAILED',
+      'x-event': 'order.created',
+    });
+    expect(inputs).toEqual([{}, {}]);
   });
 });

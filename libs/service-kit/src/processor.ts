@@ -7,6 +7,7 @@ import {
   type SpanHandle,
   type Tracing,
 } from '@warren/observability';
+import type { z } from 'zod';
 import type {
   Delivery,
   MessagePropertyHeaders,
@@ -21,15 +22,23 @@ import {
   WarrenError,
   deadLetterQueueName,
   errorCode,
+  eventTopicOf,
   isRetryable,
+  topicMatches,
   problemJson,
   REPLY_TO,
   replyHeaders,
   retryQueueName,
 } from '@warren/protocol';
-import { DEFAULTS, RawReply, type HandlerContext, type ServiceDefinition } from './define';
+import {
+  DEFAULTS,
+  RawReply,
+  eventPatterns,
+  type HandlerContext,
+  type ServiceDefinition,
+} from './define';
 import { HandlerTimeoutError, PermanentError, ValidationError } from './errors';
-import { encodeBody, type ServiceClient } from './client';
+import { encodeBody, type EventClient, type ServiceClient } from './client';
 import { Deadlines, type Deadline } from './deadlines';
 import { redeliveryAction, ttlLeft } from './redelivery';
 
@@ -48,9 +57,20 @@ export interface ProcessorDeps {
   metrics: ConsumerMetrics;
   logger: Logger;
   services: (requestId: string, traceparent: string | undefined) => ServiceClient;
+  /** ctx.events: publishing events from a handler. */
+  events?: (requestId: string, traceparent: string | undefined) => EventClient;
+}
+
+/** How the events a message may be are decoded and counted: the definition's subscriptions. */
+interface Subscription {
+  pattern: string;
+  /** The events' own schema; undefined = the service's. */
+  schema: z.ZodType | undefined;
 }
 
 type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * Tracks in-flight messages so shutdown can drain them. A message stays in flight until it is
@@ -78,6 +98,7 @@ export class Processor {
   private readonly messages;
   private readonly processing;
   private readonly queueWait;
+  private readonly subscriptions: Subscription[];
 
   constructor(private readonly deps: ProcessorDeps) {
     this.maxAttempts = deps.def.maxAttempts ?? DEFAULTS.maxAttempts;
@@ -102,6 +123,20 @@ export class Processor {
     };
     this.processing = deps.metrics.processing.labels(q);
     this.queueWait = deps.metrics.queueWait.labels(q);
+    const { events } = deps.def;
+    this.subscriptions = eventPatterns(events).map((pattern) => ({
+      pattern,
+      schema:
+        events !== undefined && !Array.isArray(events)
+          ? ((events as Record<string, z.ZodType | null>)[pattern] ?? undefined)
+          : undefined,
+    }));
+  }
+
+  /** The first subscription whose pattern matches `topic` (undefined: a binding the definition no longer has). */
+  private subscriptionOf(topic: string): Subscription | undefined {
+    for (const sub of this.subscriptions) if (topicMatches(sub.pattern, topic)) return sub;
+    return undefined;
   }
 
   get inFlightCount(): number {
@@ -163,6 +198,9 @@ export class Processor {
     const traceparent = typeof tp === 'string' ? tp : undefined;
     const attempt = positiveInt(headers[HEADERS.attempt]) ?? 1;
     const isCall = typeof properties.replyTo === 'string' && properties.replyTo.length > 0;
+    const event = eventTopicOf(headers[HEADERS.event], delivery.exchange, delivery.routingKey);
+    // Copies of an event (retry, DLQ, redelivery count) carry its topic: their routing key is a queue's.
+    const eventHeader = event === undefined ? NO_HEADERS : { [HEADERS.event]: event };
 
     const publishedAt = publishedAtMs(headers, properties.timestamp);
     const start = Date.now();
@@ -175,7 +213,13 @@ export class Processor {
     );
     if (
       check.kind === 'count' &&
-      (await this.countRedelivery(delivery, check.redeliveries, publishedAt, requestId))
+      (await this.countRedelivery(
+        delivery,
+        check.redeliveries,
+        publishedAt,
+        requestId,
+        eventHeader,
+      ))
     )
       return;
     if (check.kind === 'limit') {
@@ -185,9 +229,10 @@ export class Processor {
         attempt,
         isCall,
         requestId,
+        eventHeader,
       );
       delivery.ack();
-      this.messages[outcome].inc();
+      this.count(outcome, event);
       return;
     }
 
@@ -222,6 +267,7 @@ export class Processor {
       span ? span.traceparent : traceparent,
       attempt,
       isCall,
+      event,
     );
 
     let run: HandlerRun | undefined;
@@ -230,7 +276,7 @@ export class Processor {
     try {
       let result: unknown;
       try {
-        const input = this.decode(delivery);
+        const input = this.decode(delivery, event);
         run = new HandlerRun(this.invoke(input, ctx), deadline);
         result = await run.result;
       } finally {
@@ -241,7 +287,7 @@ export class Processor {
     } catch (err) {
       span?.fail(err);
       try {
-        outcome = await this.fail(delivery, err, attempt, isCall, ctx.log);
+        outcome = await this.fail(delivery, err, attempt, isCall, ctx.log, eventHeader);
       } catch (publishErr) {
         // The retry/DLQ copy could not be published: the broker keeps the message.
         ctx.log.error({ err: publishErr }, 'message could not be settled; requeueing');
@@ -259,7 +305,15 @@ export class Processor {
     }
     delivery.ack();
     this.processing.observe((Date.now() - start) / 1000);
+    this.count(outcome, event);
+  }
+
+  /** Counts a settled message, and an event also by the subscription pattern it matched. */
+  private count(outcome: Outcome, event: string | undefined): void {
     this.messages[outcome].inc();
+    if (event === undefined) return;
+    const pattern = this.subscriptionOf(event)?.pattern ?? '_other';
+    this.deps.metrics.events?.labels(this.deps.queue, pattern, outcome).inc();
   }
 
   /**
@@ -277,6 +331,7 @@ export class Processor {
     redeliveries: number,
     publishedAt: number | undefined,
     requestId: string,
+    eventHeader: Readonly<Record<string, string>>,
   ): Promise<boolean> {
     const { properties } = delivery;
     const log = this.deps.logger;
@@ -299,7 +354,10 @@ export class Processor {
     try {
       await this.deps.publisher.send(target, delivery.body, {
         ...options,
-        headers: carriedHeaders(properties.headers, { [HEADERS.redeliveries]: redeliveries }),
+        headers: carriedHeaders(properties.headers, {
+          ...eventHeader,
+          [HEADERS.redeliveries]: redeliveries,
+        }),
       });
     } catch (err) {
       log.warn(
@@ -323,6 +381,7 @@ export class Processor {
     attempt: number,
     isCall: boolean,
     requestId: string,
+    eventHeader: Readonly<Record<string, string>>,
   ): Promise<Outcome> {
     const err = new WarrenError(
       'REDELIVERY_LIMIT',
@@ -336,7 +395,7 @@ export class Processor {
         : 'message redelivered too often; dead-lettered, not handled again',
     );
     if (isCall) await this.reply(delivery, err.status, failureBody(err)).catch(() => undefined);
-    else await this.deadLetter(delivery, err, attempt, redeliveries);
+    else await this.deadLetter(delivery, err, attempt, eventHeader, redeliveries);
     return 'dead_letter';
   }
 
@@ -363,8 +422,11 @@ export class Processor {
     log.info({ ms: Date.now() - start, ended: run.ended }, 'overdue handler released its message');
   }
 
-  private decode(delivery: Delivery): unknown {
-    const { schema } = this.deps.def;
+  private decode(delivery: Delivery, event: string | undefined): unknown {
+    // An event is checked by its subscription's own schema, if it has one, else the service's.
+    const schema =
+      (event !== undefined ? this.subscriptionOf(event)?.schema : undefined) ??
+      this.deps.def.schema;
     if (!schema) return delivery.body;
     let json: unknown;
     try {
@@ -399,13 +461,14 @@ export class Processor {
     attempt: number,
     isCall: boolean,
     log: Logger,
+    eventHeader: Readonly<Record<string, string>>,
   ): Promise<Outcome> {
     const message = err instanceof Error ? err.message : String(err);
     const retryable = isRetryable(err);
     if (err instanceof PermanentError) {
       log.warn({ code: err.code, error: message }, 'message rejected');
       if (isCall) await this.reply(delivery, err.status, failureBody(err));
-      else await this.deadLetter(delivery, err, attempt);
+      else await this.deadLetter(delivery, err, attempt, eventHeader);
       return 'rejected';
     }
     if (isCall) {
@@ -422,14 +485,14 @@ export class Processor {
         // A new attempt: the redelivery count starts again, as a quorum queue's does.
         headers: carriedHeaders(
           delivery.properties.headers,
-          { [HEADERS.attempt]: attempt + 1 },
+          { ...eventHeader, [HEADERS.attempt]: attempt + 1 },
           HEADERS.redeliveries,
         ),
       });
       return 'retry';
     }
     log.error({ err, attempts: attempt, retryable }, 'handler failed; dead-lettered');
-    await this.deadLetter(delivery, err, attempt);
+    await this.deadLetter(delivery, err, attempt, eventHeader);
     return 'dead_letter';
   }
 
@@ -437,10 +500,12 @@ export class Processor {
     delivery: Delivery,
     err: unknown,
     attempt: number,
+    eventHeader: Readonly<Record<string, string>>,
     redeliveries?: number,
   ): Promise<void> {
     const { replyTo: _r, correlationId: _c, expiration: _e, ...props } = copyProperties(delivery);
     const failure: Record<string, unknown> = {
+      ...eventHeader,
       [HEADERS.attempt]: attempt,
       [HEADERS.errorMessage]: (err instanceof Error ? err.message : String(err)).slice(
         0,
@@ -464,20 +529,31 @@ export class Processor {
     payload: { bytes: Buffer; contentType: string },
   ): Promise<void> {
     const { replyTo, correlationId } = delivery.properties;
-    const options: PublishOptions = {
-      correlationId: correlationId as string | undefined,
-      contentType: payload.contentType,
-      headers: replyHeaders(status),
-      userId: this.deps.userId,
-      mandatory: false,
-    };
+    // A 200 reply carries no headers at all (no x-status = 200): nothing to encode or decode.
+    const options: PublishOptions =
+      status === 200
+        ? {
+            correlationId: correlationId as string | undefined,
+            contentType: payload.contentType,
+            userId: this.deps.userId,
+            mandatory: false,
+          }
+        : {
+            correlationId: correlationId as string | undefined,
+            contentType: payload.contentType,
+            headers: replyHeaders(status),
+            userId: this.deps.userId,
+            mandatory: false,
+          };
+    const to = String(replyTo);
+    if (!this.deps.tracing.enabled) return this.deps.publisher.send(to, payload.bytes, options);
     return withSpan(
       this.deps.tracing,
       'publish reply',
       'producer',
       this.spans.get(delivery),
       messagingAttributes('send', REPLY_TO, undefined, correlationId),
-      () => this.deps.publisher.send(String(replyTo), payload.bytes, options),
+      () => this.deps.publisher.send(to, payload.bytes, options),
     );
   }
 }
@@ -594,6 +670,7 @@ class HandlerRun {
 class MessageContext implements HandlerContext {
   private logger: Logger | undefined;
   private client: ServiceClient | undefined;
+  private eventClient: EventClient | undefined;
   readonly body: Buffer;
   readonly properties: Delivery['properties'];
 
@@ -605,6 +682,7 @@ class MessageContext implements HandlerContext {
     readonly traceparent: string | undefined,
     readonly attempt: number,
     readonly isCall: boolean,
+    readonly event: string | undefined,
   ) {
     this.body = delivery.body;
     this.properties = delivery.properties;
@@ -624,5 +702,11 @@ class MessageContext implements HandlerContext {
 
   get services(): ServiceClient {
     return (this.client ??= this.deps.services(this.requestId, this.traceparent));
+  }
+
+  get events(): EventClient {
+    const make = this.deps.events;
+    if (!make) throw new Error('this processor publishes no events (no event client configured)');
+    return (this.eventClient ??= make(this.requestId, this.traceparent));
   }
 }

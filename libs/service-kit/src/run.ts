@@ -4,18 +4,24 @@ import {
   Consumer,
   Publisher,
   RpcClient,
+  declareEventsExchange,
   declareServiceTopology,
   resolveServiceTopology,
   type Connections,
   type QueueSpec,
 } from '@warren/messaging';
-import { consumerMetrics, type Logger, type Registry } from '@warren/observability';
+import {
+  consumerMetrics,
+  eventPublishMetrics,
+  type Logger,
+  type Registry,
+} from '@warren/observability';
 import { SenderPolicy } from '@warren/protocol';
-import { DEFAULTS, type ServiceDefinition } from './define';
+import { DEFAULTS, eventPatterns, type ServiceDefinition } from './define';
 import { parseServiceConfig, type ServiceConfig } from './config';
 import { Processor } from './processor';
 import { HeartbeatAnnouncer } from './heartbeat';
-import { createServiceClient } from './client';
+import { createEventClient, createServiceClient, type ClientDeps } from './client';
 import { startTracing } from './config';
 import { describeInput } from './describe';
 import { startRuntime } from './runtime';
@@ -74,6 +80,8 @@ export async function runService(
   try {
     const metrics = consumerMetrics(runtime.metrics);
     const publisher = await Publisher.create(connections.publish, { logger });
+    // ctx.events.publish goes through the events exchange: declared on every (re)open.
+    await publisher.channel.addSetup(declareEventsExchange);
     runtime.add({
       name: 'publisher',
       isReady: () => publisher.isReady,
@@ -104,6 +112,7 @@ export async function runService(
       maxLength: def.queue?.maxLength,
       overflow: def.queue?.overflow,
       retryDelaysMs: def.retryDelaysMs ?? DEFAULTS.retryDelaysMs,
+      events: eventPatterns(def.events),
     };
     // A quorum queue declared by an earlier Warren keeps its arguments (they cannot change).
     const topology = await resolveServiceTopology(connections.consume.connection(), spec);
@@ -112,6 +121,13 @@ export async function runService(
         { queue: def.name },
         'queue declared by an earlier Warren (it dead-letters to its .dlq): kept as it is, so expired calls still reach the DLQ; see docs/architecture.md#upgrading',
       );
+    const clientDeps: ClientDeps = {
+      publisher,
+      rpc: getRpc,
+      appId: def.name,
+      tracing,
+      events: eventPublishMetrics(runtime.metrics, 'service'),
+    };
     const processor = new Processor({
       def,
       queue: def.name,
@@ -122,12 +138,8 @@ export async function runService(
       tracing,
       metrics,
       logger,
-      services: (requestId, traceparent) =>
-        createServiceClient(
-          { publisher, rpc: getRpc, appId: def.name, tracing },
-          requestId,
-          traceparent,
-        ),
+      services: (requestId, traceparent) => createServiceClient(clientDeps, requestId, traceparent),
+      events: (requestId, traceparent) => createEventClient(clientDeps, requestId, traceparent),
     });
     const consumer = await Consumer.create(connections.consume, {
       queue: def.name,

@@ -12,6 +12,7 @@ import { presentedKey, type ApiKeys } from '@warren/service-kit';
 import { answerError, type ContextResponse } from './context';
 import { largeBodyUnread, problems, sendProblem } from './problems';
 import type { PublishHandler, Query } from './publish';
+import type { EventHandler } from './events';
 import type { ServiceRegistry } from '@warren/registry';
 
 export interface AppDeps {
@@ -19,6 +20,7 @@ export interface AppDeps {
   trustProxy: number | string | undefined;
   registry: ServiceRegistry;
   publish: PublishHandler;
+  events: EventHandler;
   apiKeys: ApiKeys;
   onAnswerFailure?: () => void;
 }
@@ -63,6 +65,13 @@ export function createApp(deps: AppDeps): Express {
     else if (deps.apiKeys.match(presentedKey(req.headers)) < 0)
       sendProblem(res, problems.unauthorized(), requestId);
     else sendJson(res, 200, deps.registry.sdGroups());
+  });
+  // Events: POST /v1/events/<topic> (topic checked by the handler; express decodes %-escapes).
+  app.post('/v1/events/:topic', (req: Request, res: Response) =>
+    deps.events(req, res as unknown as ContextResponse, String(req.params.topic)),
+  );
+  app.all('/v1/events/:topic', (_req: Request, res: Response) => {
+    sendProblem(res, problems.methodNotAllowed('POST'), res.locals.requestId);
   });
   // The pipeline takes POST /v1/<name> directly; this serves the forms it leaves (a trailing slash).
   app.post('/v1/:service', (req: Request, res: Response) =>

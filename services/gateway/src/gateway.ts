@@ -4,10 +4,17 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
-import { Publisher, QueueInspector, RpcClient, type Connections } from '@warren/messaging';
+import {
+  Publisher,
+  QueueInspector,
+  RpcClient,
+  declareEventsExchange,
+  type Connections,
+} from '@warren/messaging';
 import { SenderPolicy, type WarrenError } from '@warren/protocol';
 import {
   gatewayMetrics,
+  eventPublishMetrics,
   type Logger,
   type OverloadReason,
   type Registry,
@@ -22,6 +29,7 @@ import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './pr
 import { GatewayRecorder } from './metrics';
 import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
+import { eventHandler } from './events';
 import { RegistryListener, ServiceRegistry, Throttle } from '@warren/registry';
 
 export interface StartOptions {
@@ -106,6 +114,9 @@ async function wire(
     logger,
     confirmTimeoutMs: config.confirmTimeoutMs,
   });
+  // Events go through the topic exchange: declared on every (re)open, so publishing never meets a
+  // missing exchange (which would close the channel).
+  await publisher.channel.addSetup(declareEventsExchange);
   runtime.add({
     name: 'publisher',
     isReady: () => publisher.isReady,
@@ -191,6 +202,14 @@ async function wire(
     isShuttingDown: () => shuttingDown,
     tracing,
   });
+  const events = eventHandler({
+    maxBodyBytes: config.maxBodyBytes,
+    bodyBudget,
+    publisher,
+    metrics: eventPublishMetrics(metrics, 'gateway'),
+    isShuttingDown: () => shuttingDown,
+    tracing,
+  });
   const apiKeys = new ApiKeys(config.apiKeys);
   const pipeline = createPipeline({
     logger,
@@ -206,6 +225,7 @@ async function wire(
       trustProxy: config.trustProxy,
       registry,
       publish,
+      events,
       apiKeys,
       onAnswerFailure: () => gm.answerFailures.inc(),
     }),

@@ -13,7 +13,8 @@ interface HistogramChild {
   observe(value: number): void;
 }
 
-export type RouteLabel = '/v1/:service' | '/v1/services' | '/sd/prometheus' | 'other';
+export type RouteLabel =
+  '/v1/:service' | '/v1/services' | '/v1/events/:topic' | '/sd/prometheus' | 'other';
 
 const METHODS: ReadonlySet<string> = new Set([
   'GET',
@@ -27,7 +28,10 @@ const METHODS: ReadonlySet<string> = new Set([
 
 /** The route label of a request: templates only, so client-chosen paths never become label values. */
 export function routeLabel(path: string): RouteLabel {
-  if (path.startsWith('/v1/')) return path === '/v1/services' ? '/v1/services' : '/v1/:service';
+  if (path.startsWith('/v1/')) {
+    if (path === '/v1/services') return '/v1/services';
+    return path.startsWith('/v1/events/') ? '/v1/events/:topic' : '/v1/:service';
+  }
   if (path === '/sd/prometheus') return '/sd/prometheus';
   return 'other';
 }

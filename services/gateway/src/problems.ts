@@ -51,6 +51,9 @@ export const problems = {
       'UNKNOWN_SERVICE',
       `no queue named "${service}": the service is not deployed or has never started`,
     ),
+  invalidTopic: (detail: string) => problem('INVALID_TOPIC', detail),
+  noSubscriber: (topic: string) =>
+    problem('NO_SUBSCRIBER', `no service subscribes to "${topic}": the event was not accepted`),
   reservedService: (service: string) =>
     problem('UNKNOWN_SERVICE', `"${service}" is a reserved name, not a service`),
   notFound: (path: string) => problem('NOT_FOUND', `no route ${path}`),
