@@ -61,6 +61,7 @@ export function eventTopicOf(
   exchange: string,
   routingKey: string,
 ): string | undefined {
-  const topic = exchange === EVENTS_EXCHANGE ? routingKey : typeof header === 'string' ? header : '';
+  const topic =
+    exchange === EVENTS_EXCHANGE ? routingKey : typeof header === 'string' ? header : '';
   return topic !== '' && topicProblem(topic) === undefined ? topic : undefined;
 }
