@@ -22,6 +22,7 @@ import {
 import { testAmqpUrl } from '../support/broker';
 import { eventually, sleep } from '../support/time';
 import { createVhost, type TestVhost } from '../support/vhost';
+import { validateAsyncApi, validateOpenApi } from '../support/api-docs';
 
 jest.setTimeout(60_000);
 /** Debian's interpreter, where python3-pika is importable (npm test's set-up installs it). */
@@ -264,4 +265,39 @@ conn.close()
   expect(r.status).toBe(0);
   await eventually(() => byService('billing', 6).length === 1);
   expect(byService('billing', 6)[0]?.event).toBe('order.shipped');
+});
+
+test('the API documents list the event route, topics and subscribers', async () => {
+  await eventually(
+    () => gw.registry.described().filter((s) => (s.events ?? []).length > 0).length === 3,
+    10_000,
+    'the subscribers in the registry',
+  );
+  const asyncapi = (await (await fetch(gw.url('/asyncapi.json'))).json()) as {
+    channels: Record<string, { address: string; description: string }>;
+    operations: Record<string, { action: string; channel: { $ref: string } }>;
+  };
+  expect(validateAsyncApi(asyncapi)).toBe(true);
+  const byAddress = Object.fromEntries(
+    Object.entries(asyncapi.channels).map(([id, ch]) => [ch.address, id]),
+  );
+  expect(byAddress['order.*']).toBeDefined();
+  expect(byAddress['order.created']).toBeDefined();
+  const receivers = (address: string) =>
+    Object.entries(asyncapi.operations)
+      .filter(
+        ([, op]) =>
+          op.action === 'receive' && op.channel.$ref === `#/channels/${byAddress[address]}`,
+      )
+      .map(([id]) => id.split('_')[1])
+      .sort();
+  expect(receivers('order.*')).toEqual(['billing']);
+  expect(receivers('order.created')).toEqual(['flaky', 'shipping']);
+  const openapi = (await (await fetch(gw.url('/openapi.json'))).json()) as {
+    paths: Record<string, { post?: { responses: Record<string, unknown> } }>;
+  };
+  expect(await validateOpenApi(openapi)).toBe(true);
+  expect(Object.keys(openapi.paths['/v1/events/{topic}']?.post?.responses ?? {})).toEqual(
+    expect.arrayContaining(['202', '400', '404']),
+  );
 });

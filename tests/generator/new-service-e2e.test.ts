@@ -118,6 +118,8 @@ describe('npm run new-service (end to end)', () => {
         '--no-install',
         '--description',
         'Made by the e2e test',
+        '--events',
+        `${name}.*`,
       ]);
       expect(gen.stdout).toContain(`created services/${name}/`);
       expect(gen.stderr).toContain('npm install skipped');
@@ -252,7 +254,26 @@ describe('npm run new-service (end to end)', () => {
       const sd = (await (await fetch(`http://127.0.0.1:${base}/sd/prometheus`)).json()) as {
         labels: Record<string, string>;
       }[];
-      expect(sd.some((group) => group.labels.service === name)).toBe(true);
+      const group = sd.find((g) => g.labels.service === name) as
+        { targets: string[]; labels: Record<string, string> } | undefined;
+      expect(group).toBeDefined();
+
+      // --events: subscribed, so an event through the gateway is routed (202, not 404) and handled.
+      const event = await fetch(`${api}/v1/events/${name}.created`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'an event' }),
+      });
+      expect(event.status).toBe(202);
+      const metricsUrl = `http://${group?.targets[0] ?? ''}${group?.labels.__metrics_path__ ?? '/metrics'}`;
+      await eventually(
+        async () =>
+          new RegExp(
+            `mq_events_handled_total\\{queue="${name}",pattern="${name}\\.\\*",outcome="success"[^}]*\\} 1`,
+          ).test(await (await fetch(metricsUrl)).text()),
+        15_000,
+        `the event handled by ${name}`,
+      );
     },
     scaled(120_000),
   );

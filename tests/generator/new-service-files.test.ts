@@ -10,7 +10,14 @@ interface Generator {
   validateName(name: string, root?: string): void;
   TEMPLATE_DIR: string;
   templateFiles(dir?: string): string[];
-  serviceFiles(name: string, description: string, zodRange?: string): Record<string, string>;
+  serviceFiles(
+    name: string,
+    description: string,
+    zodRange?: string,
+    templateDir?: string,
+    events?: string[],
+  ): Record<string, string>;
+  parseEvents(text: string): string[];
   addTsconfigReference(text: string, name: string): string;
   addComposeService(text: string, name: string): { text: string; block: string };
   addRabbitUser(text: string, name: string): string;
@@ -339,4 +346,34 @@ test('Kubernetes: a manifest modeled on echo.yaml and the kustomization entries'
       .replace('  - invoice.yaml\n', '')
       .replace('  - name: warren-invoice\n    newTag: dev\n', ''),
   ).toBe(original);
+});
+
+describe('--events', () => {
+  it('parses comma-separated topic patterns, dropping blanks and repeats', () => {
+    expect(gen.parseEvents('order.*, audit.#,order.*,, b.c')).toEqual([
+      'order.*',
+      'audit.#',
+      'b.c',
+    ]);
+  });
+
+  it.each([[''], [' , '], ['Order.*'], ['order..x'], ['order.*x'], ['a b']])(
+    'refuses %p with a usage error naming the rule',
+    (text) => {
+      expect(() => gen.parseEvents(text)).toThrow(/--events: /);
+    },
+  );
+
+  it("puts the patterns into the service's definition, after its schema", () => {
+    const files = gen.serviceFiles('orders', 'Orders', undefined, gen.TEMPLATE_DIR, [
+      'order.*',
+      'audit.#',
+    ]);
+    const ts = files['src/service.ts'] ?? '';
+    expect(ts).toMatch(
+      / {2}schema: ordersInput,\n(\s*\/\/[^\n]*\n)+ {2}events: \['order\.\*', 'audit\.#'\],\n/,
+    );
+    // Without --events the definition has none.
+    expect(gen.serviceFiles('orders', 'Orders')['src/service.ts']).not.toContain('events:');
+  });
 });

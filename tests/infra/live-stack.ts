@@ -424,6 +424,7 @@ export async function startLiveStack(options: LiveStackOptions): Promise<LiveSta
     for (const name of PROJECT_SERVICES) await startService(name, `services/${name}/dist/main.js`);
     await startService(options.flaky, 'tests/fixtures/live-service.js', {
       SERVICE_NAME: options.flaky,
+      EVENTS: 'live.*',
     });
     await startService(options.slow, 'tests/fixtures/live-service.js', {
       SERVICE_NAME: options.slow,
@@ -518,6 +519,10 @@ export function mixedLoadCycle(flaky: string, slow: string): LoadOp[] {
     json(`rpc ok ${slow}`, `/v1/${slow}?wait=true&timeoutMs=5000`, { ms: 30 }),
     ...accepted,
     json(`rpc invalid ${flaky}`, `/v1/${flaky}?wait=true`, { fail: 'invalid' }),
+    // Events: through the gateway to flaky (live.*) and echo (echo.#), and from flaky's handler.
+    json('event live.tick', '/v1/events/live.tick', { n: 1 }),
+    json('event echo.hello', '/v1/events/echo.hello', { n: 2 }),
+    json(`rpc publish ${flaky}`, `/v1/${flaky}?wait=true`, { publish: 'echo.from-flaky' }),
     { name: 'bad json', path: '/v1/echo', body: '{"oops": ', contentType: 'application/json' },
     ...calls,
     json('unknown service', '/v1/no-such-service', {}),

@@ -294,6 +294,9 @@ describe('live stack and Prometheus', () => {
         dashboardExpressions({ ...DEFAULT_GRAFANA_VARIABLES, service }),
       )) {
         if (seen.has(c.expr)) continue;
+        // echo subscribes to events but publishes none: that panel is empty for it by design.
+        if (service === 'echo' && c.source.startsWith('service.json › Events published by topic'))
+          continue;
         seen.add(c.expr);
         checks.push({ ...c, source: `${c.source} [service=${service}]` });
       }

@@ -9,6 +9,7 @@ import {
   createRegistry,
   gatewayMetrics,
   messagingMetrics,
+  eventPublishMetrics,
 } from '@warren/observability';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -102,6 +103,8 @@ async function warrenFamilies(): Promise<Map<string, string>> {
   consumerMetrics(registry);
   gatewayMetrics(registry);
   messagingMetrics(registry);
+  eventPublishMetrics(registry, 'gateway');
+  eventPublishMetrics(registry, 'service');
   const families = new Map<string, string>();
   for (const m of await registry.getMetricsAsJSON()) families.set(m.name, String(m.type));
   registry.clear();

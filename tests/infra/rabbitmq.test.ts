@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { declareServiceTopology } from '@warren/messaging';
-import { HEARTBEAT_EXCHANGE, retryQueueName } from '@warren/protocol';
+import { EVENTS_EXCHANGE, HEARTBEAT_EXCHANGE, retryQueueName } from '@warren/protocol';
 import { REPO_ROOT } from './promql';
 import { scaled } from '../support/time';
 
@@ -84,12 +84,18 @@ describe('definitions.json', () => {
     expect(definitions.permissions.every((p) => p.vhost === 'warren')).toBe(true);
   });
 
-  it('declares the heartbeat fanout exchange and no queues', () => {
+  it('declares the heartbeat fanout exchange, the events topic exchange and no queues', () => {
     expect(definitions.exchanges).toEqual([
       expect.objectContaining({
         name: 'warren.heartbeat',
         vhost: 'warren',
         type: 'fanout',
+        durable: true,
+      }),
+      expect.objectContaining({
+        name: EVENTS_EXCHANGE,
+        vhost: 'warren',
+        type: 'topic',
         durable: true,
       }),
     ]);
@@ -100,9 +106,11 @@ describe('definitions.json', () => {
     const p = permissionsOf(name);
     const other = SERVICES.find((s) => s !== name) ?? 'other';
     const own = [name, `${name}.retry.1000`, `${name}.retry.30000`, `${name}.dlq`];
-    for (const r of [...own, 'warren.heartbeat']) expect(r).toMatch(p.configure);
-    for (const r of [...own, 'warren.heartbeat', 'amq.default']) expect(r).toMatch(p.write);
-    for (const r of [...own, 'amq.rabbitmq.reply-to']) expect(r).toMatch(p.read);
+    for (const r of [...own, 'warren.heartbeat', EVENTS_EXCHANGE]) expect(r).toMatch(p.configure);
+    for (const r of [...own, 'warren.heartbeat', EVENTS_EXCHANGE, 'amq.default'])
+      expect(r).toMatch(p.write);
+    // Reading the events exchange is what binding a queue to it takes (with write on the queue).
+    for (const r of [...own, 'amq.rabbitmq.reply-to', EVENTS_EXCHANGE]) expect(r).toMatch(p.read);
     const foreign = [other, `${other}.dlq`, `${other}.retry.1000`, `${name}x`, `x${name}`];
     for (const r of [...foreign, 'warren.gateway.registry.g1', 'amq.default']) {
       expect(r).not.toMatch(p.configure);
@@ -116,8 +124,12 @@ describe('definitions.json', () => {
   it('lets the gateway publish, get replies and keep its registry, not touch service queues', () => {
     const p = permissionsOf('gateway');
     const registry = 'warren.gateway.registry.0b7c';
-    for (const r of [registry, 'amq.gen-x1', 'warren.heartbeat']) expect(r).toMatch(p.configure);
-    for (const r of [registry, 'amq.default', 'warren.heartbeat']) expect(r).toMatch(p.write);
+    for (const r of [registry, 'amq.gen-x1', 'warren.heartbeat', EVENTS_EXCHANGE])
+      expect(r).toMatch(p.configure);
+    for (const r of [registry, 'amq.default', 'warren.heartbeat', EVENTS_EXCHANGE])
+      expect(r).toMatch(p.write);
+    // It publishes events; it does not subscribe to them.
+    expect(EVENTS_EXCHANGE).not.toMatch(p.read);
     for (const r of [registry, 'amq.rabbitmq.reply-to', 'warren.heartbeat'])
       expect(r).toMatch(p.read);
     for (const q of SERVICES.flatMap((s) => [s, `${s}.dlq`, `${s}.retry.1000`])) {
@@ -347,6 +359,39 @@ describe('definitions.json on a live broker', () => {
     ]);
     await service.close();
     await ch.close();
+  });
+
+  it('lets a service subscribe its own queue to events and publish events, not bind another queue', async () => {
+    expect(
+      await attempt(echo, async (ch) => {
+        await declareServiceTopology(ch, {
+          name: 'echo',
+          kind: 'durable',
+          retryDelaysMs: [1000],
+          events: ['order.*', 'audit.#'],
+        });
+        ch.publish(EVENTS_EXCHANGE, 'order.created', Buffer.from('{}'));
+      }),
+    ).toBe('ok');
+    // hello's queue (declared by the first test) is not echo's to bind.
+    expect(await attempt(echo, (ch) => ch.bindQueue('hello', EVENTS_EXCHANGE, '#'))).toBe(
+      ACCESS_REFUSED,
+    );
+  });
+
+  it('lets the gateway publish events, not subscribe a queue of its own to them', async () => {
+    expect(
+      await attempt(gateway, async (ch) => {
+        await ch.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+        ch.publish(EVENTS_EXCHANGE, 'order.created', Buffer.from('{}'));
+      }),
+    ).toBe('ok');
+    expect(
+      await attempt(gateway, async (ch) => {
+        await ch.assertQueue('warren.gateway.snoop', { exclusive: true });
+        await ch.bindQueue('warren.gateway.snoop', EVENTS_EXCHANGE, '#');
+      }),
+    ).toBe(ACCESS_REFUSED);
   });
 
   it("refuses the gateway the services' queues", async () => {

@@ -173,6 +173,65 @@ test('memory alarm: the publish connection is blocked (typed errors, nothing sen
   }
 });
 
+test('memory alarm: a failing handler whose retry copy cannot go out is requeued after a pause, not in a hot loop; nothing lost', async () => {
+  const name = 'alarm-retry';
+  const runs: string[] = [];
+  // Every attempt fails and is retried (through the retry queue, 300 ms) for as long as the test runs.
+  const svc = await runService(
+    defineService({
+      name,
+      maxAttempts: 1_000_000,
+      retryDelaysMs: [300],
+      handler: (body: Buffer) => {
+        runs.push(body.toString());
+        throw new Error('always fails');
+      },
+    }),
+    {
+      // Beats every 200 ms: during the alarm, one of them makes the broker block the connection.
+      env: {
+        AMQP_URL: node.url,
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'silent',
+        HEARTBEAT_INTERVAL_MS: '200',
+      },
+      handleSignals: false,
+    },
+  );
+  try {
+    const ch = await raw.createConfirmChannel();
+    for (const id of ['a', 'b', 'c']) ch.sendToQueue(name, Buffer.from(id), { persistent: true });
+    await ch.waitForConfirms();
+    await ch.close();
+    await eventually(() => new Set(runs).size === 3, 10_000, 'all three failing');
+
+    await node.ctl('set_vm_memory_high_watermark', '0.0000001');
+    await eventually(() => svc.connections.publish.isBlocked, 15_000, 'publish connection blocked');
+    // The broker still delivers (the consume connection is not blocked), but no retry copy can
+    // go out: BROKER_BUSY at once, or (a copy handed over just before the block was known) no
+    // confirm within 10 s. Either way the message waits 1 s before it is requeued. Without that
+    // pause the three would cycle thousands of times in these 4 s.
+    const atBlock = runs.length;
+    await eventually(() => runs.length > atBlock, 20_000, 'a message handled during the alarm');
+    const from = runs.length;
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(runs.length - from).toBeLessThanOrEqual(3 * 6);
+
+    await node.ctl('set_vm_memory_high_watermark', '0.4');
+    await eventually(() => !svc.connections.publish.isBlocked, 15_000, 'unblocked');
+    // None lost: all three keep coming back once the alarm is over.
+    const after = runs.length;
+    await eventually(
+      () => new Set(runs.slice(after)).size === 3,
+      30_000,
+      'all three handled again after the alarm',
+    );
+  } finally {
+    await node.ctl('set_vm_memory_high_watermark', '0.4');
+    await svc.stop();
+  }
+});
+
 test('a broker that stops reading (node frozen): publish() false → bounded wait → BROKER_BUSY, never sent; memory bounded', async () => {
   const queue = 'frozen';
   await declare(queue);

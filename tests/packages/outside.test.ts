@@ -16,14 +16,18 @@ jest.setTimeout(scaled(180_000));
 let dir: string;
 let vhost: TestVhost;
 
-/** The service a team writes in its own repository: ten lines on the packed libraries. */
+/** The service a team writes in its own repository: a dozen lines on the packed libraries. */
 const SERVICE_TS = `import { z } from 'zod';
 import { defineService, main } from '@warren/service-kit';
 
 const service = defineService({
   name: process.env.SERVICE_NAME ?? 'greeter',
   schema: z.object({ name: z.string().min(1) }),
-  handler: (input) => ({ greeting: \`Hello, \${input.name}!\` }),
+  events: ['greeting.requested'],
+  handler: (input, ctx) => {
+    if (ctx.event) ctx.log.info({ event: ctx.event, name: input.name }, 'event handled');
+    return { greeting: \`Hello, \${input.name}!\` };
+  },
 });
 
 main(service);
@@ -143,4 +147,16 @@ it('installs outside the workspace, type-checks, and serves calls through the ga
   });
   expect(invalid.status).toBe(400);
   expect(await invalid.json()).toMatchObject({ type: 'urn:warren:error:validation-failed' });
+
+  // Its event subscription: an event through the gateway reaches it, with ctx.event set.
+  const event = await fetch(`http://127.0.0.1:${port}/v1/events/greeting.requested`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'events' }),
+  });
+  expect(event.status).toBe(202);
+  await service.waitFor(
+    /"event":"greeting\.requested","name":"events"[^\n]*"msg":"event handled"/,
+    15_000,
+  );
 });

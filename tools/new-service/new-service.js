@@ -8,7 +8,12 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 // The wire rule (pattern and reserved names) is @warren/protocol's; `npm run new-service` builds it first.
-const { SERVICE_NAME_RULE, serviceNameProblem } = require('@warren/protocol');
+const {
+  SERVICE_NAME_RULE,
+  serviceNameProblem,
+  topicPatternProblem,
+  MAX_EVENT_PATTERNS,
+} = require('@warren/protocol');
 
 const YAML = require('yaml');
 
@@ -37,7 +42,7 @@ const LAYOUT_NAMES = new Set([
   'node-modules',
 ]);
 
-const USAGE = `Usage: npm run new-service -- <name> [--description TEXT] [--no-install]
+const USAGE = `Usage: npm run new-service -- <name> [--description TEXT] [--events PATTERNS] [--no-install]
 
 Creates services/<name>/ from tools/new-service/template (package.json, tsconfig.json, README.md,
 src/main.ts, src/service.ts, src/service.test.ts: the service template-service, renamed), adds it
@@ -46,6 +51,8 @@ and runs npm install so the workspace is linked and package-lock.json lists it. 
 queue name: lowercase letters, digits and dashes, starting with a letter, at most 63 characters.
 
   --description TEXT   one line for package.json and the README
+  --events PATTERNS    comma-separated event topic patterns to subscribe to ('order.*,audit.#'):
+                       the service's queue is bound to them on warren.events, ctx.event is the topic
   --no-install         skip npm install (run it yourself before committing: CI uses npm ci)
   -h, --help           this text
 `;
@@ -127,11 +134,45 @@ function substitute(text, name, description) {
   return text.replace(pattern, (token) => replacements.get(token));
 }
 
+/** `a.*, b.c` -> ['a.*', 'b.c']; throws UsageError on a pattern the protocol refuses. */
+function parseEvents(text) {
+  const patterns = [
+    ...new Set(
+      String(text)
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (patterns.length === 0) throw new UsageError('--events: give at least one topic pattern');
+  if (patterns.length > MAX_EVENT_PATTERNS)
+    throw new UsageError(`--events: at most ${MAX_EVENT_PATTERNS} patterns`);
+  for (const p of patterns) {
+    const problem = topicPatternProblem(p);
+    if (problem) throw new UsageError(`--events: ${problem}`);
+  }
+  return patterns;
+}
+
+/** The template's definition with its event subscriptions, after the schema line. */
+function withEvents(serviceTs, patterns) {
+  const anchor = /^(\s*)schema: [^\n]*\n/m;
+  const m = anchor.exec(serviceTs);
+  if (!m) throw new Error('the template service.ts has no `schema:` line to put `events` after');
+  const indent = m[1];
+  const block =
+    `${indent}// Events: topic patterns on warren.events bound to this service's queue (ctx.event is the\n` +
+    `${indent}// topic). They are checked by the schema above unless a pattern has its own: { 'a.b': schema }.\n` +
+    `${indent}events: [${patterns.map((p) => `'${p}'`).join(', ')}],\n`;
+  return serviceTs.slice(0, m.index + m[0].length) + block + serviceTs.slice(m.index + m[0].length);
+}
+
 /** The files of a new service, by path relative to services/<name>/: the template, substituted. */
-function serviceFiles(name, description, zodRange, templateDir = TEMPLATE_DIR) {
+function serviceFiles(name, description, zodRange, templateDir = TEMPLATE_DIR, events = []) {
   const files = {};
   for (const rel of templateFiles(templateDir)) {
     let text = substitute(fs.readFileSync(path.join(templateDir, rel), 'utf8'), name, description);
+    if (rel === 'src/service.ts' && events.length > 0) text = withEvents(text, events);
     if (rel === 'package.json' && zodRange) {
       // zod as the service-kit has it, so the service's schemas and the kit's are one zod.
       const pkg = JSON.parse(text);
@@ -406,6 +447,7 @@ async function generate(name, options = {}) {
   const root = options.root ?? ROOT;
   const log = options.log ?? ((line) => process.stdout.write(line + '\n'));
   validateName(name, root);
+  const events = options.events === undefined ? [] : parseEvents(options.events);
   const description = (options.description ?? `The ${name} consumer service`)
     .replace(/\s+/g, ' ')
     .trim();
@@ -413,7 +455,13 @@ async function generate(name, options = {}) {
   const warnings = [];
   /** path -> new content; formatted, then written together. */
   const writes = new Map();
-  for (const [rel, content] of Object.entries(serviceFiles(name, description, zodRange(root)))) {
+  for (const [rel, content] of Object.entries(serviceFiles(
+    name,
+    description,
+    zodRange(root),
+    TEMPLATE_DIR,
+    events,
+  ))) {
     writes.set(path.join(dir, rel), content);
   }
   const tsconfigPath = path.join(root, 'tsconfig.json');
@@ -497,6 +545,7 @@ async function main() {
       strict: true,
       options: {
         description: { type: 'string' },
+        events: { type: 'string' },
         'no-install': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -517,6 +566,7 @@ async function main() {
   try {
     const result = await generate(name, {
       description: values.description,
+      events: values.events,
       install: !values['no-install'],
     });
     for (const w of result.warnings) process.stderr.write(`new-service: warning: ${w}\n`);
@@ -536,6 +586,7 @@ module.exports = {
   templateFiles,
   validateName,
   serviceFiles,
+  parseEvents,
   addTsconfigReference,
   addComposeService,
   addK8sService,

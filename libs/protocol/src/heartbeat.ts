@@ -1,6 +1,10 @@
 // The heartbeat message: what a service instance announces, and the one schema every reader checks it against.
 import { z } from 'zod';
 import { RESERVED_NAMES, SERVICE_NAME } from './names';
+import { MAX_TOPIC_LENGTH, TOPIC_PATTERN } from './events';
+
+/** Event subscriptions a heartbeat may list. */
+export const MAX_EVENT_PATTERNS = 64;
 
 /** A heartbeat body larger than this is not read at all. */
 export const MAX_HEARTBEAT_BYTES = 32 * 1024;
@@ -56,6 +60,11 @@ export const heartbeatSchema = z.object({
   description: z.string().max(MAX_DESCRIPTION).regex(PRINTABLE).optional(),
   /** JSON Schema of the JSON input the service accepts; absent = any bytes. */
   inputSchema: jsonSchemaObject.optional(),
+  /** The event topic patterns its queue is bound to (`warren.events`). */
+  events: z
+    .array(z.string().max(MAX_TOPIC_LENGTH).regex(TOPIC_PATTERN))
+    .max(MAX_EVENT_PATTERNS)
+    .optional(),
 });
 
 export type Heartbeat = z.output<typeof heartbeatSchema>;

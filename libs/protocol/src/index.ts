@@ -45,6 +45,7 @@ export {
   MAX_HEARTBEAT_BYTES,
   MAX_INPUT_SCHEMA_BYTES,
   MAX_DESCRIPTION,
+  MAX_EVENT_PATTERNS,
   type Heartbeat,
 } from './heartbeat';
 export {

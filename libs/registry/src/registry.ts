@@ -9,6 +9,8 @@ export interface DescribedService {
   description?: string;
   /** JSON Schema of its JSON input; absent = any bytes (a raw service). */
   inputSchema?: Record<string, unknown>;
+  /** The event topic patterns it subscribes to. */
+  events?: string[];
 }
 
 /** What became of one heartbeat: applied, or why it was dropped (the reasons are metric labels). */
@@ -187,11 +189,12 @@ export class ServiceRegistry {
       for (const e of instances.values())
         if (e.expiresAt >= now && (!newest || e.lastSeen > newest.lastSeen)) newest = e;
       if (!newest) continue;
-      const { description, inputSchema } = newest.beat;
+      const { description, inputSchema, events } = newest.beat;
       out.push({
         name,
         ...(description !== undefined ? { description } : {}),
         ...(inputSchema !== undefined ? { inputSchema } : {}),
+        ...(events !== undefined && events.length > 0 ? { events } : {}),
       });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));

@@ -2,7 +2,12 @@
 import type { z } from 'zod';
 import type { Logger } from '@warren/observability';
 import type { MessageProperties, QueueType } from '@warren/messaging';
-import { SERVICE_NAME_RULE, serviceNameProblem, topicPatternProblem } from '@warren/protocol';
+import {
+  MAX_EVENT_PATTERNS,
+  SERVICE_NAME_RULE,
+  serviceNameProblem,
+  topicPatternProblem,
+} from '@warren/protocol';
 import type { EventClient, ServiceClient } from './client';
 
 export interface HandlerContext {
@@ -134,7 +139,10 @@ export function defineService(def: ServiceDefinition): ServiceDefinition {
   ) {
     throw new Error(`${def.name}: maxRedeliveries must be an integer >= 0`);
   }
-  for (const pattern of eventPatterns(def.events)) {
+  const patterns = eventPatterns(def.events);
+  if (patterns.length > MAX_EVENT_PATTERNS)
+    throw new Error(`${def.name}: events: at most ${MAX_EVENT_PATTERNS} patterns`);
+  for (const pattern of patterns) {
     const problem = topicPatternProblem(pattern);
     if (problem) throw new Error(`${def.name}: events: ${problem}`);
   }

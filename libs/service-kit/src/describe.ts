@@ -1,11 +1,13 @@
 // What a service advertises about its input in its heartbeats: its description and the JSON Schema of its zod schema, bounded.
 import { z } from 'zod';
-import { MAX_DESCRIPTION, MAX_INPUT_SCHEMA_BYTES } from '@warren/protocol';
-import type { ServiceDefinition } from './define';
+import { MAX_DESCRIPTION, MAX_EVENT_PATTERNS, MAX_INPUT_SCHEMA_BYTES } from '@warren/protocol';
+import { eventPatterns, type ServiceDefinition } from './define';
 
 export interface InputDescription {
   description?: string;
   inputSchema?: Record<string, unknown>;
+  /** Its event subscriptions (topic patterns). */
+  events?: string[];
   /** Why the schema is not advertised, when the definition has one (logged at start). */
   omitted?: string;
 }
@@ -18,6 +20,8 @@ export interface InputDescription {
 export function describeInput(def: ServiceDefinition): InputDescription {
   const out: InputDescription = {};
   if (def.description) out.description = oneLine(def.description).slice(0, MAX_DESCRIPTION);
+  const events = eventPatterns(def.events);
+  if (events.length > 0) out.events = events.slice(0, MAX_EVENT_PATTERNS);
   if (!def.schema) return out;
   let schema: Record<string, unknown>;
   try {

@@ -19,6 +19,7 @@ function setup(
   opts: {
     queueType?: 'classic' | 'quorum';
     failPublish?: (queue: string) => boolean;
+    requeueDelayMs?: number;
     /** Definition fields on top of the test's (events, schema). */
     def?: Partial<Pick<ServiceDefinition, 'events' | 'schema'>>;
   } = {},
@@ -52,6 +53,7 @@ function setup(
     services: () => {
       throw new Error('unused');
     },
+    requeueDelayMs: opts.requeueDelayMs ?? 0,
   });
   const settled: string[] = [];
   const delivery = (
@@ -257,23 +259,42 @@ describe('redeliveries on a quorum queue', () => {
 });
 
 describe('settling', () => {
-  it('a retry copy that cannot be published leaves the message to the broker (nack, requeue)', async () => {
+  it('a retry copy that cannot be published leaves the message to the broker (nack, requeue) after a pause, holding its slot', async () => {
     const { processor, settled, delivery } = setup(
       () => {
         throw new Error('transient');
       },
-      { failPublish: (q) => q.includes('.retry.') },
+      { failPublish: (q) => q.includes('.retry.'), requeueDelayMs: 200 },
     );
     processor.onMessage(delivery('m6'));
     await flush();
     await flush();
+    // Not requeued at once (it would come straight back while the broker refuses publishes).
+    expect(settled).toEqual([]);
+    expect(processor.inFlightCount).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
     expect(settled).toEqual(['nack m6 true']);
     expect(processor.inFlightCount).toBe(0);
+  });
+
+  it('shutdown does not wait out the pause: drain requeues at once', async () => {
+    const { processor, settled, delivery } = setup(
+      () => {
+        throw new Error('transient');
+      },
+      { failPublish: (q) => q.includes('.retry.'), requeueDelayMs: 60_000 },
+    );
+    processor.onMessage(delivery('m7'));
+    await flush();
+    await flush();
+    expect(settled).toEqual([]);
+    expect(await processor.drain(5000)).toBe(true);
+    expect(settled).toEqual(['nack m7 true']);
   });
 });
 
 describe('replies', () => {
-  it('a successful call is answered with no headers (no x-status = 200), no message id, as this user', async () => {
+  it('a successful call is answered with x-status 200, no message id, as this user', async () => {
     const { processor, sent, settled, delivery } = setup(() => ({ ok: true }));
     processor.onMessage(delivery('c9', call));
     await flush();
@@ -281,6 +302,7 @@ describe('replies', () => {
     expect(sent[0]?.options).toEqual({
       correlationId: 'c-1',
       contentType: 'application/json',
+      headers: { 'x-status': 200 },
       userId: 'orders',
       mandatory: false,
     });

@@ -57,6 +57,11 @@ export interface ProcessorDeps {
   metrics: ConsumerMetrics;
   logger: Logger;
   services: (requestId: string, traceparent: string | undefined) => ServiceClient;
+  /**
+   * How long a message whose retry or DLQ copy could not be published (the broker refuses
+   * publishes: an alarm, a lost connection) waits before it is requeued. Default 1000 ms.
+   */
+  requeueDelayMs?: number;
   /** ctx.events: publishing events from a handler. */
   events?: (requestId: string, traceparent: string | undefined) => EventClient;
 }
@@ -71,6 +76,8 @@ interface Subscription {
 type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+/** The headers of every 200 reply: one object, encoded by amqplib and never changed. */
+const REPLY_200 = Object.freeze(replyHeaders(200));
 
 /**
  * Tracks in-flight messages so shutdown can drain them. A message stays in flight until it is
@@ -86,6 +93,8 @@ export class Processor {
   /** Handlers running past their deadline, and the acks waiting for them. */
   private overdue = 0;
   private readonly overdueWaits = new Set<() => void>();
+  /** Messages waiting to be requeued (their copy could not be published), released by drain(). */
+  private readonly requeueWaits = new Set<() => void>();
   /** Set when shutdown starts: no new message will arrive, so acks no longer wait for overdue handlers. */
   private draining = false;
   /** One timer for every in-flight message's time limit (and the shutdown abort). */
@@ -156,8 +165,7 @@ export class Processor {
       // Only reached when a dead-letter copy of an over-limit message failed, or on a bug: leave
       // the message to the broker.
       this.deps.logger.error({ err }, 'message could not be settled; requeueing');
-      delivery.nack(true);
-      this.settled();
+      void this.requeueLater(delivery).then(this.settled);
     });
   };
 
@@ -175,6 +183,7 @@ export class Processor {
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
     for (const release of [...this.overdueWaits]) release();
+    for (const release of [...this.requeueWaits]) release();
     if (this.inFlight === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
@@ -300,7 +309,7 @@ export class Processor {
       span.end();
     }
     if (outcome === undefined) {
-      delivery.nack(true);
+      await this.requeueLater(delivery);
       return;
     }
     delivery.ack();
@@ -397,6 +406,28 @@ export class Processor {
     if (isCall) await this.reply(delivery, err.status, failureBody(err)).catch(() => undefined);
     else await this.deadLetter(delivery, err, attempt, eventHeader, redeliveries);
     return 'dead_letter';
+  }
+
+  /**
+   * Requeues a message that could not be settled, after a pause: requeued at once it would come
+   * straight back and fail the same way for as long as the broker refuses publishes (a memory or
+   * disk alarm blocks the publish connection while the consume connection still delivers): a hot
+   * loop. Meanwhile it keeps its prefetch slot, so the consumer slows down with the broker. No
+   * pause once draining (shutdown).
+   */
+  private async requeueLater(delivery: Delivery): Promise<void> {
+    if (!this.draining) {
+      let release: (() => void) | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        release = resolve;
+        this.requeueWaits.add(resolve);
+        timer = setTimeout(resolve, this.deps.requeueDelayMs ?? 1000);
+      });
+      clearTimeout(timer);
+      if (release) this.requeueWaits.delete(release);
+    }
+    delivery.nack(true);
   }
 
   /** Waits for an overdue handler to end (counted in mq_consumer_overdue_handlers), unless draining. */
@@ -529,22 +560,14 @@ export class Processor {
     payload: { bytes: Buffer; contentType: string },
   ): Promise<void> {
     const { replyTo, correlationId } = delivery.properties;
-    // A 200 reply carries no headers at all (no x-status = 200): nothing to encode or decode.
-    const options: PublishOptions =
-      status === 200
-        ? {
-            correlationId: correlationId as string | undefined,
-            contentType: payload.contentType,
-            userId: this.deps.userId,
-            mandatory: false,
-          }
-        : {
-            correlationId: correlationId as string | undefined,
-            contentType: payload.contentType,
-            headers: replyHeaders(status),
-            userId: this.deps.userId,
-            mandatory: false,
-          };
+    const options: PublishOptions = {
+      correlationId: correlationId as string | undefined,
+      contentType: payload.contentType,
+      // x-status even on a 200 (absent also means 200): pika and other plain clients read it.
+      headers: status === 200 ? REPLY_200 : replyHeaders(status),
+      userId: this.deps.userId,
+      mandatory: false,
+    };
     const to = String(replyTo);
     if (!this.deps.tracing.enabled) return this.deps.publisher.send(to, payload.bytes, options);
     return withSpan(

@@ -32,6 +32,7 @@
         s.rates.dead_letter > 0 ? 'dead-letter bad' : 'dead-letter',
       );
       cell(row, fmt(s.rates.rejected), 'rejected');
+      cell(row, fmt(s.eventRate), 'events');
       cell(row, q(s.processing), 'processing');
       cell(row, q(s.queueWait), 'queue-wait');
       cell(row, String(s.inFlight), 'in-flight');
@@ -57,6 +58,7 @@
     $('gw-http').textContent = http || '–';
     $('gw-rpc').textContent = q(g.rpc);
     $('gw-pending').textContent = String(g.pending ?? 0);
+    $('gw-events').textContent = fmt(g.eventsPublishedRate);
   }
 
   function chart(id, title, series) {

@@ -24,6 +24,8 @@ export interface Step {
   pending: number;
   queueDepth: number | undefined;
   dlqDepth: number | undefined;
+  events: number;
+  eventsPublished: number;
 }
 
 export interface Scrape {
@@ -45,6 +47,9 @@ export interface ServiceSummary {
   /** Messages handled per second (every outcome), and per outcome. */
   rate: number;
   rates: Record<Outcome, number>;
+  /** Events handled per second (part of `rate`), and events published per second (confirmed). */
+  eventRate: number;
+  eventsPublishedRate: number;
   processing: Quantiles;
   queueWait: Quantiles;
   inFlight: number;
@@ -108,6 +113,8 @@ export class History {
           pending: 0,
           queueDepth: depths.get(s.service),
           dlqDepth: depths.get(`${s.service}.dlq`),
+          events: 0,
+          eventsPublished: 0,
         };
         byService.set(s.service, step);
       }
@@ -122,6 +129,8 @@ export class History {
       if (!before || dt === 0) continue;
       const d = deltaOf(s.counters, before);
       for (const o of OUTCOMES) step.messages[o] += d.messages[o];
+      step.events += d.events;
+      step.eventsPublished += d.eventsPublished;
       step.processing = addBuckets(step.processing, d.processing);
       step.queueWait = addBuckets(step.queueWait, d.queueWait);
       step.rpc = addBuckets(step.rpc, d.rpc);
@@ -157,7 +166,11 @@ export class History {
       const seconds = rateSteps.reduce((a, s) => a + s.dt, 0);
       const rates = emptyMessages();
       const http: Record<string, number> = {};
+      let events = 0;
+      let eventsPublished = 0;
       for (const s of rateSteps) {
+        events += s.events;
+        eventsPublished += s.eventsPublished;
         for (const o of OUTCOMES) rates[o] += s.messages[o];
         for (const [k, v] of Object.entries(s.http)) http[k] = (http[k] ?? 0) + v;
       }
@@ -171,6 +184,8 @@ export class History {
         instances: latest.instances,
         rate: OUTCOMES.reduce((a, o) => a + rates[o], 0),
         rates,
+        eventRate: seconds > 0 ? events / seconds : 0,
+        eventsPublishedRate: seconds > 0 ? eventsPublished / seconds : 0,
         processing: quantiles(sum((s) => s.processing)),
         queueWait: quantiles(sum((s) => s.queueWait)),
         inFlight: latest.inFlight,

@@ -17,6 +17,9 @@ export interface Counters {
   http: Record<string, number>;
   rpc: Buckets;
   pending: number;
+  /** Events handled (any outcome; they are also in `messages`) and events published (confirmed). */
+  events: number;
+  eventsPublished: number;
 }
 
 export const FAMILIES: ReadonlySet<string> = new Set([
@@ -27,6 +30,9 @@ export const FAMILIES: ReadonlySet<string> = new Set([
   'gateway_http_requests_total',
   'gateway_rpc_duration_seconds',
   'mq_rpc_pending_calls',
+  'mq_events_handled_total',
+  'mq_events_published_total',
+  'gateway_events_published_total',
 ]);
 
 function buckets(samples: Sample[], name: string): Buckets {
@@ -45,12 +51,20 @@ export function countersOf(samples: Sample[]): Counters {
   const http: Record<string, number> = {};
   let inFlight = 0;
   let pending = 0;
+  let events = 0;
+  let eventsPublished = 0;
   for (const s of samples) {
     if (s.name === 'mq_consumer_messages_total') {
       const o = s.labels.outcome as Outcome;
       if (o in messages) messages[o] += s.value;
     } else if (s.name === 'mq_consumer_in_flight') inFlight += s.value;
     else if (s.name === 'mq_rpc_pending_calls') pending += s.value;
+    else if (s.name === 'mq_events_handled_total') events += s.value;
+    else if (
+      (s.name === 'mq_events_published_total' || s.name === 'gateway_events_published_total') &&
+      s.labels.outcome === 'confirmed'
+    )
+      eventsPublished += s.value;
     else if (s.name === 'gateway_http_requests_total') {
       const status = s.labels.status ?? '?';
       http[status] = (http[status] ?? 0) + s.value;
@@ -64,6 +78,8 @@ export function countersOf(samples: Sample[]): Counters {
     http,
     rpc: buckets(samples, 'gateway_rpc_duration_seconds_bucket'),
     pending,
+    events,
+    eventsPublished,
   };
 }
 
@@ -74,6 +90,8 @@ export interface Delta {
   queueWait: Buckets;
   http: Record<string, number>;
   rpc: Buckets;
+  events: number;
+  eventsPublished: number;
 }
 
 const diff = (now: number, before: number | undefined): number =>
@@ -95,6 +113,8 @@ export function deltaOf(now: Counters, before: Counters | undefined): Delta {
     queueWait: bucketDiff(now.queueWait, before?.queueWait),
     http,
     rpc: bucketDiff(now.rpc, before?.rpc),
+    events: diff(now.events, before?.events),
+    eventsPublished: diff(now.eventsPublished, before?.eventsPublished),
   };
 }
 

@@ -1,5 +1,12 @@
 // OpenAPI 3.1 and AsyncAPI 3 documents of this gateway, generated from what the live services advertise in their heartbeats.
-import { ERRORS, HEADERS, PROBLEM_CONTENT_TYPE } from '@warren/protocol';
+import {
+  ERRORS,
+  EVENTS_EXCHANGE,
+  HEADERS,
+  MAX_TOPIC_LENGTH,
+  PROBLEM_CONTENT_TYPE,
+  TOPIC,
+} from '@warren/protocol';
 import type { DescribedService } from '@warren/registry';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from './input';
 
@@ -75,6 +82,36 @@ export function openApiDocument(
       },
     },
   };
+  paths['/v1/events/{topic}'] = {
+    post: {
+      operationId: 'publishEvent',
+      summary: `Publish an event to every service subscribed to its topic (${EVENTS_EXCHANGE})`,
+      parameters: [
+        {
+          name: 'topic',
+          in: 'path',
+          required: true,
+          description: 'dot-separated words (order.created); subscribers match it with * and #',
+          schema: { type: 'string', pattern: TOPIC.source, maxLength: MAX_TOPIC_LENGTH },
+        },
+        {
+          name: HEADERS.requestId,
+          in: 'header',
+          description: 'kept when well formed, else a new one; always echoed',
+          schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$' },
+        },
+        { name: HEADERS.traceparent, in: 'header', schema: { type: 'string' } },
+      ],
+      requestBody: { required: true, content: ANY_BODY },
+      responses: {
+        '202': {
+          description: 'confirmed by the broker, routed to at least one subscriber',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } },
+        },
+        ...problems,
+      },
+    },
+  };
   for (const s of services) {
     paths[`/v1/${s.name}`] = {
       post: {
@@ -142,7 +179,7 @@ export function openApiDocument(
         Accepted: {
           type: 'object',
           required: ['requestId'],
-          properties: { requestId: { type: 'string' } },
+          properties: { requestId: { type: 'string' }, messageId: { type: 'string' } },
         },
       },
       ...(options.apiKeys
@@ -191,16 +228,63 @@ export function asyncApiDocument(services: readonly DescribedService[]): Record<
       messages: [{ $ref: `#/channels/${s.name}/messages/request` }],
     };
   }
+  // Events: a channel per subscribed topic pattern on the topic exchange, a receive operation per
+  // subscriber (each service's queue gets every matching event; its instances compete).
+  const subscribers = new Map<string, string[]>();
+  for (const s of services)
+    for (const pattern of s.events ?? [])
+      subscribers.set(pattern, [...(subscribers.get(pattern) ?? []), s.name]);
+  for (const [pattern, names] of [...subscribers].sort(([a], [b]) => a.localeCompare(b))) {
+    const id = eventChannelId(pattern);
+    channels[id] = {
+      address: pattern,
+      title: `events ${pattern}`,
+      description: `Events whose topic matches "${pattern}" (${EVENTS_EXCHANGE}); subscribers: ${names.join(', ')}`,
+      messages: {
+        event: {
+          name: 'event',
+          headers: {
+            type: 'object',
+            properties: {
+              [HEADERS.event]: { type: 'string', description: 'the topic' },
+              [HEADERS.requestId]: { type: 'string' },
+              [HEADERS.traceparent]: { type: 'string' },
+            },
+          },
+          payload: {},
+        },
+      },
+      bindings: {
+        amqp: {
+          is: 'routingKey',
+          exchange: { name: EVENTS_EXCHANGE, type: 'topic', durable: true, autoDelete: false },
+          bindingVersion: '0.3.0',
+        },
+      },
+    };
+    for (const name of names)
+      operations[`receive_${name}_${id}`] = {
+        action: 'receive',
+        title: `${name} subscribes to ${pattern}`,
+        channel: { $ref: `#/channels/${id}` },
+        messages: [{ $ref: `#/channels/${id}/messages/event` }],
+      };
+  }
   return {
     asyncapi: '3.0.0',
     info: {
       title: 'Warren services',
       version: API_VERSION,
       description:
-        'The queues of the live services and the messages they consume (default exchange).',
+        `The queues of the live services and the messages they consume (default exchange), and the event topics they subscribe to (${EVENTS_EXCHANGE}).`,
     },
     defaultContentType: 'application/json',
     channels,
     operations,
   };
+}
+
+/** A channel id for a topic pattern: letters, digits, "_" and "-" only (it goes into $refs). */
+function eventChannelId(pattern: string): string {
+  return `events_${pattern.replace(/\./g, '_').replace(/\*/g, 'star').replace(/#/g, 'hash')}`;
 }
