@@ -455,13 +455,9 @@ async function generate(name, options = {}) {
   const warnings = [];
   /** path -> new content; formatted, then written together. */
   const writes = new Map();
-  for (const [rel, content] of Object.entries(serviceFiles(
-    name,
-    description,
-    zodRange(root),
-    TEMPLATE_DIR,
-    events,
-  ))) {
+  for (const [rel, content] of Object.entries(
+    serviceFiles(name, description, zodRange(root), TEMPLATE_DIR, events),
+  )) {
     writes.set(path.join(dir, rel), content);
   }
   const tsconfigPath = path.join(root, 'tsconfig.json');

@@ -275,8 +275,7 @@ export function asyncApiDocument(services: readonly DescribedService[]): Record<
     info: {
       title: 'Warren services',
       version: API_VERSION,
-      description:
-        `The queues of the live services and the messages they consume (default exchange), and the event topics they subscribe to (${EVENTS_EXCHANGE}).`,
+      description: `The queues of the live services and the messages they consume (default exchange), and the event topics they subscribe to (${EVENTS_EXCHANGE}).`,
     },
     defaultContentType: 'application/json',
     channels,
