@@ -4,7 +4,6 @@ import { connect, type ChannelModel, type Options, type RecoveringChannelModel }
 import type { Logger } from '@warren/observability';
 import { nodeLabel, parseAmqpUrls, safeUrl } from './url';
 import { BrokerUnavailableError, ClosedError } from './errors';
-import { coalesceWrites } from './socket';
 
 /**
  * Something that lives on a connection (in Warren: a ManagedChannel, the one implementation).
@@ -205,8 +204,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** Runs inside amqplib's recovery before the connection is published: a failure here reconnects. */
   private async setup(conn: ChannelModel): Promise<void> {
-    if (!coalesceWrites(conn))
-      this.logger.debug('amqplib internals not as expected: socket writes not coalesced');
     for (const a of this.attachments) await a.attach(conn);
   }
 

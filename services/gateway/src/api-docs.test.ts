@@ -24,7 +24,12 @@ describe('OpenAPI 3.1', () => {
 
   it('has one POST per live service with its request schema, 202/200 and every problem status', () => {
     const paths = doc.paths as Record<string, { post: Record<string, unknown> }>;
-    expect(Object.keys(paths).sort()).toEqual(['/v1/echo', '/v1/services', '/v1/word-count']);
+    expect(Object.keys(paths).sort()).toEqual([
+      '/v1/echo',
+      '/v1/events/{topic}',
+      '/v1/services',
+      '/v1/word-count',
+    ]);
     const wc = paths['/v1/word-count']?.post as {
       operationId: string;
       requestBody: { content: Record<string, { schema?: unknown }> };
