@@ -218,9 +218,14 @@ export class BoundedLabel {
 export type EventPublishOutcome = PublishOutcome;
 
 export interface EventPublishMetrics {
-  /** Events published, by topic (a BoundedLabel) and outcome. */
+  /** Events published, by topic and outcome. */
   published: Counter<'topic' | 'outcome'>;
-  topics: BoundedLabel;
+  /**
+   * Counts one publish. A topic becomes a label value only once the broker routed an event for
+   * it (someone subscribes), and then only the first 100 distinct ones (later ones `_other`);
+   * the others count as `unknown`: clients cannot grow the series.
+   */
+  count(topic: string, outcome: EventPublishOutcome): void;
 }
 
 /**
@@ -231,14 +236,17 @@ export function eventPublishMetrics(
   registry: Registry,
   where: 'gateway' | 'service',
 ): EventPublishMetrics {
+  const published = new Counter({
+    name: where === 'gateway' ? 'gateway_events_published_total' : 'mq_events_published_total',
+    help: 'Events published, by topic (the first 100 routed topics; later ones _other, unrouted ones unknown) and outcome (confirmed, unroutable = no subscriber, nacked, failed)',
+    labelNames: ['topic', 'outcome'] as const,
+    registers: [registry],
+  });
+  const topics = new BoundedLabel();
   return {
-    published: new Counter({
-      name: where === 'gateway' ? 'gateway_events_published_total' : 'mq_events_published_total',
-      help: 'Events published, by topic (the first 100 distinct topics; later ones as _other) and outcome (confirmed, unroutable = no subscriber, nacked, failed)',
-      labelNames: ['topic', 'outcome'] as const,
-      registers: [registry],
-    }),
-    topics: new BoundedLabel(),
+    published,
+    count: (topic, outcome) =>
+      published.labels(outcome === 'confirmed' ? topics.value(topic) : 'unknown', outcome).inc(),
   };
 }
 

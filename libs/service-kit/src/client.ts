@@ -1,5 +1,5 @@
 // Service-to-service client: send to or call another service, carrying requestId and traceparent.
-import type { Publisher, RpcClient, RpcReply } from '@warren/messaging';
+import type { Publisher, PublishOptions, RpcClient, RpcReply } from '@warren/messaging';
 import {
   messagingAttributes,
   withSpan,
@@ -134,57 +134,95 @@ export function createServiceClient(
   };
 }
 
+/** What publishEvent needs of a publisher (a Publisher fits). */
+export interface EventPublisherLike {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    options?: PublishOptions,
+  ): Promise<void>;
+}
+
+export interface EventMessage {
+  topic: string;
+  body: Buffer;
+  contentType: string;
+  requestId: string;
+  traceparent: string | undefined;
+  appId: string;
+  type?: string;
+}
+
+/**
+ * Publishes one event to `warren.events` (persistent, `mandatory`, confirmed) as a PRODUCER span
+ * and counts it (`metrics`, when given). Resolves `delivered: false` when no queue is bound for
+ * the topic; rejects on any other failure. The topic must already be valid (topicProblem).
+ * The one event publish of the gateway (POST /v1/events) and of handlers (ctx.events).
+ */
+export function publishEvent(
+  publisher: EventPublisherLike,
+  tracing: Tracing,
+  metrics: EventPublishMetrics | undefined,
+  event: EventMessage,
+): Promise<EventPublishResult> {
+  const { topic } = event;
+  const messageId = newMessageId();
+  return withSpan(
+    tracing,
+    `publish ${EVENTS_EXCHANGE} ${topic}`,
+    'producer',
+    event.traceparent,
+    messagingAttributes('send', EVENTS_EXCHANGE, messageId),
+    async (tp) => {
+      const now = Date.now();
+      try {
+        await publisher.publish(EVENTS_EXCHANGE, topic, event.body, {
+          messageId,
+          contentType: event.contentType,
+          type: event.type,
+          appId: event.appId,
+          timestamp: Math.floor(now / 1000),
+          persistent: true,
+          mandatory: true,
+          headers: eventHeaders(topic, event.requestId, tp, now),
+        });
+      } catch (err) {
+        const code = err instanceof WarrenError ? err.code : undefined;
+        if (code === 'UNROUTABLE') {
+          metrics?.count(topic, 'unroutable');
+          return { messageId, delivered: false };
+        }
+        metrics?.count(topic, code === 'PUBLISH_NACKED' ? 'nacked' : 'failed');
+        throw err;
+      }
+      metrics?.count(topic, 'confirmed');
+      return { messageId, delivered: true };
+    },
+  );
+}
+
 /** ctx.events: events from a handler, carrying its requestId and traceparent. */
 export function createEventClient(
   deps: ClientDeps,
   requestId: string,
   traceparent: string | undefined,
 ): EventClient {
-  const count = (topic: string, outcome: 'confirmed' | 'unroutable' | 'nacked' | 'failed') => {
-    const m = deps.events;
-    m?.published.labels(outcome === 'failed' ? 'unknown' : m.topics.value(topic), outcome).inc();
-  };
   return {
     publish(topic, body, options = {}) {
       const problem = topicProblem(topic);
       if (problem !== undefined)
         return Promise.reject(new WarrenError('INVALID_TOPIC', problem, { retryable: false }));
       const { bytes, contentType } = encodeBody(body, options.contentType);
-      const messageId = newMessageId();
-      return withSpan(
-        deps.tracing,
-        `publish ${EVENTS_EXCHANGE} ${topic}`,
-        'producer',
+      return publishEvent(deps.publisher, deps.tracing, deps.events, {
+        topic,
+        body: bytes,
+        contentType,
+        requestId,
         traceparent,
-        messagingAttributes('send', EVENTS_EXCHANGE, messageId),
-        async (tp) => {
-          const now = Date.now();
-          try {
-            await deps.publisher.publish(EVENTS_EXCHANGE, topic, bytes, {
-              messageId,
-              contentType,
-              type: options.type,
-              appId: deps.appId,
-              timestamp: Math.floor(now / 1000),
-              persistent: true,
-              mandatory: true,
-              headers: eventHeaders(topic, requestId, tp, now),
-            });
-          } catch (err) {
-            if (err instanceof WarrenError && err.code === 'UNROUTABLE') {
-              count(topic, 'unroutable');
-              return { messageId, delivered: false };
-            }
-            count(
-              topic,
-              err instanceof WarrenError && err.code === 'PUBLISH_NACKED' ? 'nacked' : 'failed',
-            );
-            throw err;
-          }
-          count(topic, 'confirmed');
-          return { messageId, delivered: true };
-        },
-      );
+        appId: deps.appId,
+        type: options.type,
+      });
     },
   };
 }

@@ -24,5 +24,6 @@ export { runService, main, type RunOptions, type RunningService } from './run';
 export { startRuntime, type ProcessRuntime, type RuntimeOptions } from './runtime';
 export { Lifecycle, DRAIN_GRACE_MS, type ProcessPart } from './lifecycle';
 export type { ServiceClient, CallOptions, EventClient, EventPublishResult } from './client';
+export { publishEvent, type EventPublisherLike, type EventMessage } from './client';
 export type { Heartbeat } from './heartbeat';
 export { ApiKeys, apiKeysFromEnv, parseKeys, presentedKey } from './api-keys';

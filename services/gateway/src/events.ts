@@ -1,30 +1,16 @@
 // POST /v1/events/<topic>: checks and reads the request, then a confirmed, mandatory publish to the events exchange (202; 404 when nobody subscribes).
 import type { IncomingMessage } from 'node:http';
-import type { EventPublishMetrics } from '@warren/observability';
-import { messagingAttributes, withSpan, type Tracing } from '@warren/observability';
-import {
-  EVENTS_EXCHANGE,
-  GATEWAY_APP_ID,
-  WarrenError,
-  eventHeaders,
-  newMessageId,
-  topicProblem,
-} from '@warren/protocol';
-import type { PublishOptions } from '@warren/messaging';
+import type { EventPublishMetrics, Tracing } from '@warren/observability';
+import { GATEWAY_APP_ID, topicProblem } from '@warren/protocol';
+import { publishEvent, type EventPublisherLike } from '@warren/service-kit';
 import { readBody } from './body';
 import { answer, type ContextResponse } from './context';
 import type { ByteBudget } from './edge';
 import { checkJson, classifyContentType } from './input';
 import { problems, toProblem } from './problems';
 
-export interface EventPublisher {
+export interface EventPublisher extends EventPublisherLike {
   readonly isReady: boolean;
-  publish(
-    exchange: string,
-    routingKey: string,
-    body: Buffer,
-    options?: PublishOptions,
-  ): Promise<void>;
 }
 
 export interface EventDeps {
@@ -45,12 +31,6 @@ export type EventHandler = (
 
 export function eventHandler(deps: EventDeps): EventHandler {
   const { publisher, metrics } = deps;
-  // A topic becomes a label value only once the broker routed an event for it (someone
-  // subscribes), and then only the first 100 distinct ones: clients cannot grow the series.
-  const count = (topic: string, outcome: 'confirmed' | 'unroutable' | 'nacked' | 'failed') =>
-    metrics.published
-      .labels(outcome === 'confirmed' ? metrics.topics.value(topic) : 'unknown', outcome)
-      .inc();
   return async (req, res, topic) => {
     const { requestId, traceparent } = res.locals;
     const problem = topicProblem(topic);
@@ -61,44 +41,30 @@ export function eventHandler(deps: EventDeps): EventHandler {
     if (kind === 'json') checkJson(body);
     if (deps.isShuttingDown()) throw problems.shuttingDown();
     if (!publisher.isReady) {
-      count(topic, 'failed');
+      metrics.count(topic, 'failed');
       throw problems.brokerUnavailable();
     }
-    const now = Date.now();
-    const messageId = newMessageId();
-    const options: PublishOptions = {
-      messageId,
-      contentType,
-      timestamp: Math.floor(now / 1000),
-      appId: GATEWAY_APP_ID,
-      persistent: true,
-      // basic.return when no queue is bound for the topic: the client gets a 404, not a 202.
-      mandatory: true,
-      headers: eventHeaders(topic, requestId, traceparent, now),
-    };
+    let result;
     try {
-      await withSpan(
-        deps.tracing,
-        `publish ${EVENTS_EXCHANGE} ${topic}`,
-        'producer',
+      result = await publishEvent(publisher, deps.tracing, metrics, {
+        topic,
+        body,
+        contentType,
+        requestId,
         traceparent,
-        messagingAttributes('send', EVENTS_EXCHANGE, messageId),
-        (tp) => {
-          if (tp !== undefined) options.headers = eventHeaders(topic, requestId, tp, now);
-          return publisher.publish(EVENTS_EXCHANGE, topic, body, options);
-        },
-      );
+        appId: GATEWAY_APP_ID,
+      });
     } catch (err) {
-      const code = err instanceof WarrenError ? err.code : undefined;
-      if (code === 'UNROUTABLE') {
-        count(topic, 'unroutable');
-        throw problems.noSubscriber(topic);
-      }
-      count(topic, code === 'PUBLISH_NACKED' ? 'nacked' : 'failed');
       throw toProblem(err, { service: `events/${topic}` });
     }
-    count(topic, 'confirmed');
+    // basic.return: no queue is bound for the topic, so the event was not accepted.
+    if (!result.delivered) throw problems.noSubscriber(topic);
     // requestId is validated to [A-Za-z0-9._:-], messageId is a UUID: no JSON escaping needed.
-    answer(res, 202, 'application/json', `{"requestId":"${requestId}","messageId":"${messageId}"}`);
+    answer(
+      res,
+      202,
+      'application/json',
+      `{"requestId":"${requestId}","messageId":"${result.messageId}"}`,
+    );
   };
 }
