@@ -108,6 +108,7 @@ export class Processor {
   private readonly processing;
   private readonly queueWait;
   private readonly subscriptions: Subscription[];
+  private readonly matched = new Map<string, Subscription | undefined>();
 
   constructor(private readonly deps: ProcessorDeps) {
     this.maxAttempts = deps.def.maxAttempts ?? DEFAULTS.maxAttempts;
@@ -144,8 +145,11 @@ export class Processor {
 
   /** The first subscription whose pattern matches `topic` (undefined: a binding the definition no longer has). */
   private subscriptionOf(topic: string): Subscription | undefined {
-    for (const sub of this.subscriptions) if (topicMatches(sub.pattern, topic)) return sub;
-    return undefined;
+    if (this.matched.has(topic)) return this.matched.get(topic);
+    const sub = this.subscriptions.find((s) => topicMatches(s.pattern, topic));
+    // Topics repeat: each is matched once (the cache is bounded; past it, matched every time).
+    if (this.matched.size < 1000) this.matched.set(topic, sub);
+    return sub;
   }
 
   get inFlightCount(): number {
