@@ -322,6 +322,43 @@ describe('caps', () => {
   });
 });
 
+describe('pending calls', () => {
+  it('answers a call past GATEWAY_MAX_PENDING_CALLS 503 at once, with Retry-After, keeping the connection', async () => {
+    const gw = await startTestGateway(await testAmqpUrl(), {
+      GATEWAY_MAX_PENDING_CALLS: '2',
+      GATEWAY_RATE_LIMIT: '0',
+    });
+    // A consumer that never replies: calls to it stay pending until their timeout.
+    const { consumerTag } = await amqp.ch.consume(silent, () => undefined, { noAck: true });
+    try {
+      const path = `/v1/${silent}?wait=true&timeoutMs=2000`;
+      const waiting = [post(gw, path, '{}'), post(gw, path, '{}')];
+      await eventually(
+        async () => (await metricValue(gw, 'mq_rpc_pending_calls')) === 2,
+        10_000,
+        'two calls pending',
+      );
+      // Refused, not queued: a pending call would be answered 504 after its 2 s.
+      const refused = await post(gw, path, '{}');
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(refused.headers.get('connection')).not.toBe('close');
+      expect((await expectProblem(refused, 503)).type).toBe('urn:warren:error:overloaded');
+      expect(
+        await metricValue(gw, 'gateway_overload_rejections_total', { reason: 'pending_calls' }),
+      ).toBe(1);
+      // One-way messages are not calls: still accepted.
+      expect((await post(gw, `/v1/${silent}`, '{}')).status).toBe(202);
+      // The two time out (504); then a call is taken again.
+      for (const res of await Promise.all(waiting)) expect(res.status).toBe(504);
+      const again = post(gw, `/v1/${silent}?wait=true&timeoutMs=200`, '{}');
+      expect((await again).status).toBe(504);
+    } finally {
+      await amqp.ch.cancel(consumerTag);
+      await gw.stop();
+    }
+  });
+});
+
 describe('timeouts with slow clients', () => {
   let slow: TestGateway;
 

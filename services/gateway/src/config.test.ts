@@ -20,6 +20,7 @@ describe('parseGatewayConfig', () => {
       registryGraceMs: 6000,
       maxInflightBytes: 64 * 1024 * 1024,
       maxConnections: 10_000,
+      maxPendingCalls: 10_000,
       headersTimeoutMs: 20_000,
       requestTimeoutMs: 60_000,
       responseTimeoutMs: 35_000,
@@ -30,6 +31,7 @@ describe('parseGatewayConfig', () => {
     const c = parseGatewayConfig({
       GATEWAY_MAX_INFLIGHT_BYTES: '1gb',
       GATEWAY_MAX_CONNECTIONS: '50',
+      GATEWAY_MAX_PENDING_CALLS: '7',
       GATEWAY_HEADERS_TIMEOUT_MS: '500',
       GATEWAY_REQUEST_TIMEOUT_MS: '800',
       GATEWAY_RESPONSE_TIMEOUT_MS: '900',
@@ -37,6 +39,7 @@ describe('parseGatewayConfig', () => {
     expect(c).toMatchObject({
       maxInflightBytes: 1024 ** 3,
       maxConnections: 50,
+      maxPendingCalls: 7,
       headersTimeoutMs: 500,
       requestTimeoutMs: 800,
       responseTimeoutMs: 900,

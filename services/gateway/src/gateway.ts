@@ -193,6 +193,7 @@ async function wire(
   });
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
+    maxPendingCalls: config.maxPendingCalls,
     bodyBudget,
     publisher,
     rpc,

@@ -91,14 +91,21 @@ export const problems = {
       `no live instance of "${service}" is known to the registry or consumes its queue, so nobody would reply`,
       { retryAfterS: RETRY_AFTER_UNAVAILABLE_S },
     ),
-  overloaded: (cap: 'connections' | 'inflight_bytes') =>
-    problem(
-      'OVERLOADED',
-      cap === 'connections'
-        ? 'the gateway has too many open connections; retry later'
-        : 'the gateway is receiving too many request bodies at once; retry later',
-      { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
-    ),
+  overloaded: (cap: 'connections' | 'inflight_bytes' | 'pending_calls') =>
+    cap === 'pending_calls'
+      ? // The body was read: the connection can stay.
+        problem(
+          'OVERLOADED',
+          'the gateway has too many calls waiting for replies; retry later',
+          { retryAfterS: RETRY_AFTER_OVERLOADED_S },
+        )
+      : problem(
+          'OVERLOADED',
+          cap === 'connections'
+            ? 'the gateway has too many open connections; retry later'
+            : 'the gateway is receiving too many request bodies at once; retry later',
+          { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
+        ),
   shuttingDown: () =>
     problem('SHUTTING_DOWN', 'this gateway instance is shutting down; retry', { retryAfterS: 1 }),
   replyTimeout: (service: string, timeoutMs: number) =>

@@ -34,11 +34,18 @@ export interface MessagePublisher {
 
 export interface MessageCaller {
   readonly isReady: boolean;
+  /** Calls waiting for their reply. */
+  readonly pendingCalls: number;
   call(queue: string, body: Buffer, options: RpcCallOptions): Promise<RpcReply>;
 }
 
 export interface PublishDeps {
   maxBodyBytes: number;
+  /**
+   * Calls that may wait for replies at once (GATEWAY_MAX_PENDING_CALLS): past it a call is refused
+   * at once, 503 overloaded + Retry-After, instead of queueing behind the others.
+   */
+  maxPendingCalls?: number;
   /** Bytes all request bodies being read may take together (GATEWAY_MAX_INFLIGHT_BYTES). */
   bodyBudget?: ByteBudget;
   publisher: MessagePublisher;
@@ -129,6 +136,10 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
     if (!rpc.isReady) {
       recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
       throw problems.brokerUnavailable();
+    }
+    if (deps.maxPendingCalls !== undefined && rpc.pendingCalls >= deps.maxPendingCalls) {
+      recorder.overload('pending_calls');
+      throw problems.overloaded('pending_calls');
     }
     const may = deps.mayReply(service);
     if (may !== true && !(await may)) {
