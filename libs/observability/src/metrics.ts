@@ -60,10 +60,7 @@ export type RpcOutcome = 'ok' | 'error' | 'timeout' | 'unavailable';
 
 /** Why the gateway refused a request at its HTTP edge (503 overloaded, or closed at accept). */
 export type OverloadReason =
-  | 'connections'
-  | 'connections_dropped'
-  | 'inflight_bytes'
-  | 'pending_calls';
+  'connections' | 'connections_dropped' | 'inflight_bytes' | 'pending_calls';
 
 export interface GatewayMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;

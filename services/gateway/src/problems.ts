@@ -94,11 +94,9 @@ export const problems = {
   overloaded: (cap: 'connections' | 'inflight_bytes' | 'pending_calls') =>
     cap === 'pending_calls'
       ? // The body was read: the connection can stay.
-        problem(
-          'OVERLOADED',
-          'the gateway has too many calls waiting for replies; retry later',
-          { retryAfterS: RETRY_AFTER_OVERLOADED_S },
-        )
+        problem('OVERLOADED', 'the gateway has too many calls waiting for replies; retry later', {
+          retryAfterS: RETRY_AFTER_OVERLOADED_S,
+        })
       : problem(
           'OVERLOADED',
           cap === 'connections'
