@@ -68,6 +68,7 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_MAX_INFLIGHT_BYTES: size('64mb', MAX_INFLIGHT_CAP, '16gb'),
   GATEWAY_MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
   GATEWAY_MAX_PENDING_CALLS: int(1, 1_000_000).default(10_000),
+  GATEWAY_WORKERS: int(1, 64).default(1),
   GATEWAY_HEADERS_TIMEOUT_MS: int(100, 3_600_000).default(20_000),
   GATEWAY_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
   GATEWAY_RESPONSE_TIMEOUT_MS: int(100, 3_600_000).optional(),
@@ -99,6 +100,8 @@ export interface GatewayConfig {
   maxInflightBytes: number;
   /** Open connections served; past it requests are answered 503 (and past +10 %, closed unanswered). */
   maxConnections: number;
+  /** Gateway processes sharing the HTTP port (node:cluster) under one primary; 1 = this process serves. */
+  workers: number;
   /** Calls waiting for replies at once; past it 503 overloaded (GATEWAY_MAX_PENDING_CALLS). */
   maxPendingCalls: number;
   /** node:http's headersTimeout: the request line and headers must arrive within it. */
@@ -152,6 +155,7 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     maxInflightBytes: e.GATEWAY_MAX_INFLIGHT_BYTES,
     maxConnections: e.GATEWAY_MAX_CONNECTIONS,
     maxPendingCalls: e.GATEWAY_MAX_PENDING_CALLS,
+    workers: e.GATEWAY_WORKERS,
     headersTimeoutMs: e.GATEWAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.GATEWAY_REQUEST_TIMEOUT_MS,
     // By default, the longest wait a request may have (a 30 s call, or a confirm if that is

@@ -330,6 +330,7 @@ async function wire(
       port,
       opsPort: ops.port,
       instanceId,
+      pid: process.pid,
       auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : 'open',
       rateLimitPerMinute: config.rateLimitPerMinute,
       maxBodyBytes: config.maxBodyBytes,
