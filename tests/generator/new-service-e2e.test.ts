@@ -2,7 +2,6 @@
 // service's own test, then `npm start` (scripts/start.js) it with the gateway and call it over HTTP.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +9,7 @@ import { connect } from 'amqplib';
 import YAML from 'yaml';
 import { retryQueueName } from '@warren/protocol';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { ROOT, startNode, stopAll, type Proc } from '../support/processes';
+import { ROOT, freePort, startNode, stopAll, type Proc } from '../support/processes';
 import { eventually, scaled } from '../support/time';
 
 const run = promisify(execFile);
@@ -58,17 +57,6 @@ function linkNodeModules(dest: string): void {
       }
     }
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 const node = (cwd: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>

@@ -61,7 +61,7 @@ export async function runPrimary(config: GatewayConfig): Promise<void> {
   const restarts: number[] = [];
 
   const fork = (): Worker => {
-    const worker = cluster.fork({ METRICS_PORT: '0', WARREN_GATEWAY_WORKER: '1' });
+    const worker = cluster.fork({ METRICS_PORT: '0' });
     worker.on('message', (m: unknown) => {
       if (isState(m)) states.set(worker.id, m);
     });
