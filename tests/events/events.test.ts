@@ -294,6 +294,17 @@ test('the API documents list the event route, topics and subscribers', async () 
       .sort();
   expect(receivers('order.*')).toEqual(['billing']);
   expect(receivers('order.created')).toEqual(['flaky', 'shipping']);
+  // Each subscriber's message carries the payload its events are checked against: shipping's
+  // order.created has a schema of its own, billing's order.* uses the service's.
+  const channels = asyncapi.channels as unknown as Record<
+    string,
+    { messages: Record<string, { payload: { required?: string[] } }> }
+  >;
+  const created = channels[byAddress['order.created'] as string]?.messages;
+  expect(created?.event_shipping?.payload.required).toEqual(['id', 'address']);
+  expect(
+    channels[byAddress['order.*'] as string]?.messages.event_billing?.payload.required,
+  ).toEqual(['id']);
   const openapi = (await (await fetch(gw.url('/openapi.json'))).json()) as {
     paths: Record<string, { post?: { responses: Record<string, unknown> } }>;
   };

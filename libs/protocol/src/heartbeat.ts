@@ -65,6 +65,20 @@ export const heartbeatSchema = z.object({
     .array(z.string().max(MAX_TOPIC_LENGTH).regex(TOPIC_PATTERN))
     .max(MAX_EVENT_PATTERNS)
     .optional(),
+  /**
+   * JSON Schemas of the events of the patterns that have their own (the others' events are
+   * checked by `inputSchema`); with `inputSchema`, at most MAX_INPUT_SCHEMA_BYTES serialised.
+   */
+  eventSchemas: z
+    .record(
+      z.string().max(MAX_TOPIC_LENGTH).regex(TOPIC_PATTERN),
+      z.record(z.string(), z.unknown()),
+    )
+    .refine(
+      (v) => JSON.stringify(v).length <= MAX_INPUT_SCHEMA_BYTES,
+      `is larger than ${MAX_INPUT_SCHEMA_BYTES} bytes`,
+    )
+    .optional(),
 });
 
 export type Heartbeat = z.output<typeof heartbeatSchema>;

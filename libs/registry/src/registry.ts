@@ -11,6 +11,8 @@ export interface DescribedService {
   inputSchema?: Record<string, unknown>;
   /** The event topic patterns it subscribes to. */
   events?: string[];
+  /** JSON Schemas of the events of the patterns that have their own (else `inputSchema`). */
+  eventSchemas?: Record<string, Record<string, unknown>>;
 }
 
 /** What became of one heartbeat: applied, or why it was dropped (the reasons are metric labels). */
@@ -189,12 +191,13 @@ export class ServiceRegistry {
       for (const e of instances.values())
         if (e.expiresAt >= now && (!newest || e.lastSeen > newest.lastSeen)) newest = e;
       if (!newest) continue;
-      const { description, inputSchema, events } = newest.beat;
+      const { description, inputSchema, events, eventSchemas } = newest.beat;
       out.push({
         name,
         ...(description !== undefined ? { description } : {}),
         ...(inputSchema !== undefined ? { inputSchema } : {}),
         ...(events !== undefined && events.length > 0 ? { events } : {}),
+        ...(eventSchemas !== undefined ? { eventSchemas } : {}),
       });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));

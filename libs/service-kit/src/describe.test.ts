@@ -32,3 +32,40 @@ test('a raw service advertises no schema; an oversized one is left out with the 
   expect(d.inputSchema).toBeUndefined();
   expect(d.omitted).toMatch(new RegExp(`over ${MAX_INPUT_SCHEMA_BYTES}`));
 });
+
+test('event patterns are advertised, with the JSON Schema of each pattern that has its own', () => {
+  const d = describeInput(
+    defineService({
+      name: 'subscriber',
+      schema: z.object({ id: z.number() }),
+      events: {
+        'order.created': z.object({ id: z.number(), address: z.string() }),
+        'audit.#': null,
+      },
+      handler: () => null,
+    }),
+  );
+  expect(d.events).toEqual(['order.created', 'audit.#']);
+  expect(Object.keys(d.eventSchemas ?? {})).toEqual(['order.created']);
+  expect(d.eventSchemas?.['order.created']).toMatchObject({ required: ['id', 'address'] });
+  expect(d.omitted).toBeUndefined();
+});
+
+test('event schemas that do not fit beside the input schema are left out, with the reason', () => {
+  const big = z.object(
+    Object.fromEntries(
+      Array.from({ length: 300 }, (_, i) => [`field_${i}_${'x'.repeat(20)}`, z.string()]),
+    ),
+  );
+  const d = describeInput(
+    defineService({
+      name: 'subscriber',
+      schema: z.object({ id: z.number() }),
+      events: { 'order.created': big },
+      handler: () => null,
+    }),
+  );
+  expect(d.inputSchema).toBeDefined();
+  expect(d.eventSchemas).toBeUndefined();
+  expect(d.omitted).toMatch(/event schemas: \d+ bytes, over what the input schema leaves/);
+});

@@ -174,7 +174,7 @@ export async function runService(
     const ops = await runtime.serveOps();
     const metricsUrl = `http://${config.advertiseHost}:${ops.port}/metrics`;
     const { omitted, ...advertised } = describeInput(def);
-    if (omitted) logger.warn({ reason: omitted }, 'input schema not advertised (API descriptions)');
+    if (omitted) logger.warn({ reason: omitted }, 'a schema is not advertised (API descriptions)');
     const announcer = new HeartbeatAnnouncer({
       publisher,
       userId: connections.user,

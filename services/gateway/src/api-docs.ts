@@ -228,32 +228,44 @@ export function asyncApiDocument(services: readonly DescribedService[]): Record<
       messages: [{ $ref: `#/channels/${s.name}/messages/request` }],
     };
   }
-  // Events: a channel per subscribed topic pattern on the topic exchange, a receive operation per
-  // subscriber (each service's queue gets every matching event; its instances compete).
-  const subscribers = new Map<string, string[]>();
+  // Events: a channel per subscribed topic pattern on the topic exchange, and per subscriber a
+  // message (the payload its events are checked against: the pattern's own schema, else the
+  // service's) and a receive operation: each service's queue gets every matching event, its
+  // instances compete for it.
+  const subscribers = new Map<string, DescribedService[]>();
   for (const s of services)
     for (const pattern of s.events ?? [])
-      subscribers.set(pattern, [...(subscribers.get(pattern) ?? []), s.name]);
-  for (const [pattern, names] of [...subscribers].sort(([a], [b]) => a.localeCompare(b))) {
+      subscribers.set(pattern, [...(subscribers.get(pattern) ?? []), s]);
+  for (const [pattern, subs] of [...subscribers].sort(([a], [b]) => a.localeCompare(b))) {
     const id = eventChannelId(pattern);
+    const messages: Record<string, unknown> = {};
+    for (const s of subs) {
+      const schema = s.eventSchemas?.[pattern] ?? s.inputSchema;
+      messages[`event_${s.name}`] = {
+        name: `${pattern} (${s.name})`,
+        contentType: schema ? 'application/json' : 'application/octet-stream',
+        headers: {
+          type: 'object',
+          properties: {
+            [HEADERS.event]: { type: 'string', description: 'the topic' },
+            [HEADERS.requestId]: { type: 'string' },
+            [HEADERS.traceparent]: { type: 'string' },
+          },
+        },
+        payload: schema ? embedded(schema) : {},
+      };
+      operations[`receive_${s.name}_${id}`] = {
+        action: 'receive',
+        title: `${s.name} subscribes to ${pattern}`,
+        channel: { $ref: `#/channels/${id}` },
+        messages: [{ $ref: `#/channels/${id}/messages/event_${s.name}` }],
+      };
+    }
     channels[id] = {
       address: pattern,
       title: `events ${pattern}`,
-      description: `Events whose topic matches "${pattern}" (${EVENTS_EXCHANGE}); subscribers: ${names.join(', ')}`,
-      messages: {
-        event: {
-          name: 'event',
-          headers: {
-            type: 'object',
-            properties: {
-              [HEADERS.event]: { type: 'string', description: 'the topic' },
-              [HEADERS.requestId]: { type: 'string' },
-              [HEADERS.traceparent]: { type: 'string' },
-            },
-          },
-          payload: {},
-        },
-      },
+      description: `Events whose topic matches "${pattern}" (${EVENTS_EXCHANGE}); subscribers: ${subs.map((s) => s.name).join(', ')}`,
+      messages,
       bindings: {
         amqp: {
           is: 'routingKey',
@@ -262,13 +274,6 @@ export function asyncApiDocument(services: readonly DescribedService[]): Record<
         },
       },
     };
-    for (const name of names)
-      operations[`receive_${name}_${id}`] = {
-        action: 'receive',
-        title: `${name} subscribes to ${pattern}`,
-        channel: { $ref: `#/channels/${id}` },
-        messages: [{ $ref: `#/channels/${id}/messages/event` }],
-      };
   }
   return {
     asyncapi: '3.0.0',
