@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { testAmqpUrl } from '../support/broker';
-import { ROOT, freePort, startNode, startOnFreePorts, stopAll } from '../support/processes';
+import {
+  ROOT,
+  freePort,
+  startGatewayChild,
+  startNode,
+  startOnFreePorts,
+  stopAll,
+} from '../support/processes';
 import { createVhost, type TestVhost } from '../support/vhost';
 import { eventually } from '../support/time';
 
@@ -62,23 +69,7 @@ async function load(n: number): Promise<void> {
 
 beforeAll(async () => {
   vhost = await createVhost(await testAmqpUrl(), 'warren-console');
-  const gateway = await startOnFreePorts(
-    async () => {
-      const port = await freePort();
-      const ops = await freePort();
-      const proc = startNode('services/gateway/dist/main.js', {
-        AMQP_URL: vhost.url,
-        PORT: String(port),
-        METRICS_PORT: String(ops),
-        HOST: '127.0.0.1',
-        GATEWAY_RATE_LIMIT: '0',
-        LOG_LEVEL: 'warn',
-      });
-      return { proc, port, ops };
-    },
-    (g) => `http://127.0.0.1:${g.ops}/readyz`,
-    60_000,
-  );
+  const gateway = await startGatewayChild(vhost.url, { LOG_LEVEL: 'warn' });
   gatewayPort = gateway.port;
   const echo = await startOnFreePorts(
     async () => {

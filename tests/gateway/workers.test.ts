@@ -4,7 +4,7 @@
 import { runService, type RunningService } from '@warren/service-kit';
 import echo from '../../services/echo/src/service';
 import { testAmqpUrl } from '../support/broker';
-import { freePort, startNode, startOnFreePorts, stopAll, type Proc } from '../support/processes';
+import { startGatewayChild, stopAll, type GatewayChild, type Proc } from '../support/processes';
 import { eventually } from '../support/time';
 import { createVhost, type TestVhost } from '../support/vhost';
 import { serviceEnv } from './helpers';
@@ -13,7 +13,7 @@ jest.setTimeout(120_000);
 
 let vhost: TestVhost;
 let service: RunningService;
-let gw: { proc: Proc; port: number; ops: number };
+let gw: GatewayChild;
 
 const readyLines = (p: Proc) =>
   p
@@ -32,24 +32,10 @@ function counter(text: string, name: string, match: string): number {
 beforeAll(async () => {
   vhost = await createVhost(await testAmqpUrl(), 'warren-workers');
   service = await runService(echo, { env: serviceEnv(vhost.url), handleSignals: false });
-  gw = await startOnFreePorts(
-    async () => {
-      const port = await freePort();
-      const ops = await freePort();
-      const proc = startNode('services/gateway/dist/main.js', {
-        AMQP_URL: vhost.url,
-        PORT: String(port),
-        METRICS_PORT: String(ops),
-        HOST: '127.0.0.1',
-        GATEWAY_WORKERS: '2',
-        GATEWAY_RATE_LIMIT: '0',
-        GATEWAY_REGISTRY_GRACE_MS: '0',
-      });
-      return { proc, port, ops };
-    },
-    (g) => `http://127.0.0.1:${g.ops}/readyz`,
-    60_000,
-  );
+  gw = await startGatewayChild(vhost.url, {
+    GATEWAY_WORKERS: '2',
+    GATEWAY_REGISTRY_GRACE_MS: '0',
+  });
 });
 
 afterAll(async () => {

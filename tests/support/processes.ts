@@ -193,6 +193,41 @@ export async function startOnFreePorts<T extends { proc: Proc }>(
   }
 }
 
+export interface GatewayChild {
+  proc: Proc;
+  /** Its HTTP port and its ops port (METRICS_PORT). */
+  port: number;
+  ops: number;
+}
+
+/**
+ * The built gateway (services/gateway/dist) as a child process on loopback, on free ports, ready
+ * (its /readyz answered 200); `env` adds to or overrides the defaults (no rate limit).
+ */
+export function startGatewayChild(
+  amqpUrl: string,
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<GatewayChild> {
+  return startOnFreePorts(
+    async () => {
+      const port = await freePort();
+      const ops = await freePort();
+      const proc = startNode('services/gateway/dist/main.js', {
+        AMQP_URL: amqpUrl,
+        PORT: String(port),
+        METRICS_PORT: String(ops),
+        HOST: '127.0.0.1',
+        GATEWAY_RATE_LIMIT: '0',
+        ...env,
+      });
+      return { proc, port, ops };
+    },
+    (g) => `http://127.0.0.1:${g.ops}/readyz`,
+    timeoutMs,
+  );
+}
+
 /**
  * Ports for test processes come from below the kernel's ephemeral range (32768-60999 on Linux),
  * where outgoing connections (to the broker, fetch) take their local ports: a port picked with

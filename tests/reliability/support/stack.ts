@@ -2,7 +2,13 @@
 // fixture consumer (tests/fixtures/reliability-service.js), on fixed free ports, plus what the
 // scenarios read back from them: /readyz, /metrics, RSS, and the `processed <id>` lines.
 import fs from 'node:fs';
-import { freePort, startNode, startOnFreePorts, type Proc } from '../../support/processes';
+import {
+  freePort,
+  startGatewayChild,
+  startNode,
+  startOnFreePorts,
+  type Proc,
+} from '../../support/processes';
 import { scaled, sleep } from '../../support/time';
 
 async function status(url: string): Promise<number> {
@@ -50,24 +56,24 @@ export async function startGatewayProc(
   amqpUrl: string,
   env: Record<string, string> = {},
 ): Promise<GatewayProc> {
-  return startOnFreePorts(async () => {
-    const port = await freePort();
-    const opsPort = await freePort();
-    const proc = startNode('services/gateway/dist/main.js', {
-      AMQP_URL: amqpUrl,
-      PORT: String(port),
-      METRICS_PORT: String(opsPort),
-      HOST: '127.0.0.1',
+  const {
+    proc,
+    port,
+    ops: opsPort,
+  } = await startGatewayChild(
+    amqpUrl,
+    {
       // One access-log line per request would cost more CPU than the requests themselves.
       LOG_LEVEL: 'warn',
-      // The load runs from one IP; the per-client rate limit is not what these scenarios test.
-      GATEWAY_RATE_LIMIT: '0',
+      // (The per-client rate limit is off: the load runs from one IP, and it is not what these
+      // scenarios test.)
       GATEWAY_REGISTRY_GRACE_MS: '0',
       AMQP_CONNECT_RETRIES: '5',
       ...env,
-    });
-    return { proc, port, baseUrl: `http://127.0.0.1:${port}`, ...ops(proc, opsPort) };
-  }, opsReady);
+    },
+    30_000,
+  );
+  return { proc, port, baseUrl: `http://127.0.0.1:${port}`, ...ops(proc, opsPort) };
 }
 
 export interface ServiceProc extends Ops {
