@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { testAmqpUrl, uniqueName } from '../support/broker';
-import { ROOT, freePort, startNode, stopAll } from '../support/processes';
+import { ROOT, startGatewayChild, startNode, stopAll } from '../support/processes';
 import { eventually, scaled } from '../support/time';
 import { createVhost, type TestVhost } from '../support/vhost';
 
@@ -109,15 +109,8 @@ it('installs outside the workspace, type-checks, and serves calls through the ga
   expect(testing.stdout).toBe('function');
 
   const name = uniqueName('outside');
-  const port = await freePort();
-  const gateway = startNode('services/gateway/dist/main.js', {
-    AMQP_URL: vhost.url,
-    PORT: String(port),
-    METRICS_PORT: '0',
-    HOST: '127.0.0.1',
-    GATEWAY_REGISTRY_GRACE_MS: '0',
-  });
-  await gateway.waitFor(/gateway ready/, 30_000);
+  // On free ports, ready (a port taken meanwhile is retried).
+  const { port } = await startGatewayChild(vhost.url, { GATEWAY_REGISTRY_GRACE_MS: '0' });
   const service = startNode(path.relative(ROOT, path.join(team, 'dist/service.js')), {
     AMQP_URL: vhost.url,
     SERVICE_NAME: name,
