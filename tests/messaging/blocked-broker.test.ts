@@ -14,6 +14,7 @@ import { defineService, runService } from '@warren/service-kit';
 import { startPrivateBroker, type PrivateBroker } from '../support/private-broker';
 
 import { memoryLogger } from './helpers';
+import { metricValue, post, startTestGateway } from '../gateway/helpers';
 import { eventually } from '../support/time';
 
 jest.setTimeout(120_000);
@@ -46,6 +47,15 @@ async function declare(...queues: string[]): Promise<void> {
   const ch = await raw.createChannel();
   for (const q of queues) await ch.assertQueue(q, { durable: true });
   await ch.close();
+}
+
+async function alarm(on: boolean): Promise<void> {
+  await node.ctl('set_vm_memory_high_watermark', on ? '0.0000001' : '0.4');
+  await eventually(
+    async () => (await node.ctl('eval', 'rabbit_alarm:get_alarms().')).includes('memory') === on,
+    15_000,
+    on ? 'memory alarm' : 'memory alarm cleared',
+  );
 }
 
 /** Node's external memory in Buffers: what amqplib's copies of message bodies take. */
@@ -280,5 +290,84 @@ test('a broker that stops reading (node frozen): publish() false → bounded wai
     process.kill(pid, 'SIGCONT');
     await channel.close();
     await connections.close();
+  }
+});
+
+test('gateway: an async publish held by the alarm is answered 503; its retry is held while unknown, then answered 202 duplicate once the late confirm came; one copy in the queue', async () => {
+  const queue = 'held-async';
+  await declare(queue);
+  const gw = await startTestGateway(node.url, { GATEWAY_CONFIRM_TIMEOUT_MS: '1500' });
+  const path = `/v1/${queue}`;
+  const as = (id: string) => ({ headers: { 'x-request-id': id } });
+  try {
+    expect((await post(gw, path, '{"warm":1}', as('warm-req-1'))).status).toBe(202);
+    await alarm(true);
+    // The first publish during the alarm is the one RabbitMQ holds: no confirm within 1.5 s.
+    const first = await post(gw, path, '{"n":1}', as('held-req-1'));
+    expect(first.status).toBe(503);
+    expect(((await first.json()) as { detail: string }).detail).toMatch(/same x-request-id/);
+    // Its retry (same id and bytes) is not sent again while its outcome is unknown.
+    const retry = await post(gw, path, '{"n":1}', as('held-req-1'));
+    expect(retry.status).toBe(503);
+    expect(((await retry.json()) as { detail: string }).detail).toMatch(/not yet confirmed/);
+    // The same id with other bytes is another request: sent, or here refused at once (blocked).
+    const other = await post(gw, path, '{"n":2}', as('held-req-1'));
+    expect(other.status).toBe(503);
+    expect(((await other.json()) as { type: string }).type).toMatch(/broker-busy/);
+    expect(
+      await metricValue(gw, 'gateway_unconfirmed_publishes_total', { outcome: 'retry_held' }),
+    ).toBe(1);
+
+    await alarm(false);
+    await eventually(
+      async () =>
+        (await metricValue(gw, 'gateway_unconfirmed_publishes_total', { outcome: 'confirmed' })) ===
+        1,
+      15_000,
+      'the held publish confirmed late',
+    );
+    const again = await post(gw, path, '{"n":1}', as('held-req-1'));
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual({ requestId: 'held-req-1', duplicate: true });
+    // The warm-up and the held publish: the retries added nothing.
+    expect(await depth(queue)).toBe(2);
+  } finally {
+    await alarm(false);
+    await gw.stop();
+  }
+});
+
+test('gateway: a call held by the alarm is answered, and once the alarm clears the late call is dropped unrun by the service', async () => {
+  const name = 'held-call';
+  let runs = 0;
+  const svc = await runService(defineService({ name, handler: async () => ({ run: ++runs }) }), {
+    env: { AMQP_URL: node.url, METRICS_PORT: '0', LOG_LEVEL: 'silent' },
+    handleSignals: false,
+  });
+  const gw = await startTestGateway(node.url, { GATEWAY_CONFIRM_TIMEOUT_MS: '1500' });
+  try {
+    await eventually(
+      async () => (await post(gw, `/v1/${name}?wait=true`, '{}')).status === 200,
+      15_000,
+      'a call answered before the alarm',
+    );
+    const before = runs;
+    await alarm(true);
+    const held = await post(gw, `/v1/${name}?wait=true&timeoutMs=1000`, '{}');
+    // No reply in 1 s (504) or no confirm (503): either way the caller has its answer.
+    expect([503, 504]).toContain(held.status);
+    await alarm(false);
+    const expired = async () =>
+      (await svc.registry.getSingleMetric('mq_consumer_expired_calls_total')?.get())?.values[0]
+        ?.value ?? 0;
+    await eventually(async () => (await expired()) === 1, 15_000, 'the late call dropped');
+    expect(runs).toBe(before);
+    // Calls after the alarm run as usual.
+    expect((await post(gw, `/v1/${name}?wait=true`, '{}')).status).toBe(200);
+    expect(runs).toBe(before + 1);
+  } finally {
+    await alarm(false);
+    await gw.stop();
+    await svc.stop();
   }
 });

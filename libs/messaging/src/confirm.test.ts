@@ -112,3 +112,28 @@ test('confirmed publishes leave the queue as their confirms come: memory stays f
   expect(channel.unconfirmed).toBe(0);
   expect((channel as unknown as { waiting: unknown[] }).waiting.length).toBe(0);
 });
+
+test('a publish that timed out tells later what became of it: confirmed, refused or lost', async () => {
+  jest.useFakeTimers();
+  const { fake, channel } = setup(1000);
+  const acked = channel.publish('', 'q', Buffer.from('a'));
+  const nacked = channel.publish('', 'q', Buffer.from('b'));
+  const returned = channel.publish('', 'q', Buffer.from('c'));
+  const closed = channel.publish('', 'q', Buffer.from('d'));
+  jest.advanceTimersByTime(1000);
+  const timedOut = (await Promise.allSettled([acked, nacked, returned, closed])).map((r) =>
+    r.status === 'rejected' ? (r.reason as PublishTimeoutError) : undefined,
+  );
+  for (const e of timedOut) expect(e).toBeInstanceOf(PublishTimeoutError);
+  fake.published[0]?.confirm(null);
+  fake.published[1]?.confirm(new Error('message nacked'));
+  fake.returnMessage(2);
+  fake.published[2]?.confirm(null);
+  fake.published[3]?.confirm(new Error('channel closed'));
+  await expect(Promise.all(timedOut.map((e) => e?.late))).resolves.toEqual([
+    'confirmed',
+    'refused',
+    'refused',
+    'lost',
+  ]);
+});

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import {
   BrokerUnavailableError,
+  type LateOutcome,
   PublishNackedError,
   PublishTimeoutError,
   UnroutableError,
@@ -84,7 +85,19 @@ export class ConfirmedChannel {
       const onConfirm = (err: unknown): void => {
         const wasReturned =
           mandatory && this.returned.size > 0 && this.takeReturned(routingKey, messageId);
-        if (entry.settled) return;
+        if (entry.settled) {
+          // Timed out earlier: its caller holds a promise of what became of it.
+          entry.late?.(
+            err
+              ? String(err).includes('nack')
+                ? 'refused'
+                : 'lost'
+              : wasReturned
+                ? 'refused'
+                : 'confirmed',
+          );
+          return;
+        }
         entry.settled = true;
         this.dropSettled();
         if (err) {
@@ -143,9 +156,11 @@ export class ConfirmedChannel {
       if (!entry.settled) {
         if (entry.deadline > now) break;
         entry.settled = true;
+        const late = new Promise<LateOutcome>((resolve) => (entry.late = resolve));
         entry.reject(
           new PublishTimeoutError(
             `no broker confirm within ${this.timeoutMs} ms; the outcome is unknown (the broker may still take it)`,
+            { late },
           ),
         );
       }
@@ -184,6 +199,8 @@ export class ConfirmedChannel {
 /** A publish waiting for its confirm (or its deadline). */
 class PendingConfirm {
   settled = false;
+  /** Set when it timed out: called with the outcome its confirm callback brings later. */
+  late: ((outcome: LateOutcome) => void) | undefined;
   constructor(
     readonly deadline: number,
     readonly reject: (err: Error) => void,

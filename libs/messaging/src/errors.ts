@@ -40,10 +40,22 @@ export class UnroutableError extends WarrenError {
   }
 }
 
-/** The broker did not confirm a publish within the bound; the outcome is unknown. */
+/**
+ * How a publish that timed out ended after all: `confirmed` (the broker took it: basic.ack),
+ * `refused` (basic.nack or basic.return: it was not taken), `lost` (its channel closed first: the
+ * broker may or may not have taken it).
+ */
+export type LateOutcome = 'confirmed' | 'refused' | 'lost';
+
+/**
+ * The broker did not confirm a publish within the bound; the outcome is unknown. `late` settles
+ * with what became of it once the broker answers or the channel closes (never rejects).
+ */
 export class PublishTimeoutError extends WarrenError {
-  constructor(message: string, options?: Options) {
+  readonly late: Promise<LateOutcome>;
+  constructor(message: string, options?: Options & { late?: Promise<LateOutcome> }) {
     super('PUBLISH_TIMEOUT', message, options);
+    this.late = options?.late ?? Promise.resolve('lost');
   }
 }
 

@@ -45,6 +45,7 @@ export {
   RpcTimeoutError,
   ClosedError,
   toBrokerError,
+  type LateOutcome,
 } from './errors';
 export { safeUrl, parseAmqpUrls } from './url';
 export type { Channel, ChannelModel, MessageProperties, MessagePropertyHeaders } from 'amqplib';

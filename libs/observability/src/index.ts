@@ -23,6 +23,7 @@ export {
   type GatewayMetrics,
   type MessagingMetrics,
   type OverloadReason,
+  type UnconfirmedOutcome,
   type PublishOutcome,
   type RpcOutcome,
 } from './metrics';

@@ -14,6 +14,7 @@ export interface ConsumerMetrics {
   queueWait: Histogram<'queue'>;
   inFlight: Gauge;
   overdueHandlers: Gauge;
+  expiredCalls: Counter<'queue'>;
   /** mq_events_handled_total (absent in fakes: events are then counted only as messages). */
   events?: Counter<'queue' | 'pattern' | 'outcome'>;
 }
@@ -51,6 +52,12 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
       help: 'Handlers still running past their deadline; each keeps its message unacked (a prefetch slot) until it ends',
       registers: [registry],
     }),
+    expiredCalls: new Counter({
+      name: 'mq_consumer_expired_calls_total',
+      help: 'Calls dropped unrun because their deadline had passed when they arrived (the caller had been answered)',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
     events: eventHandledMetrics(registry),
   };
 }
@@ -59,6 +66,15 @@ export type PublishOutcome = 'confirmed' | 'nacked' | 'unroutable' | 'failed';
 export type RpcOutcome = 'ok' | 'error' | 'timeout' | 'unavailable';
 
 /** Why the gateway refused a request at its HTTP edge (503 overloaded, or closed at accept). */
+/**
+ * Async publishes whose confirm timed out (the client was answered 503, outcome unknown): what
+ * became of them (`confirmed`, `refused`, `lost`), and what the gateway did with a retry of one
+ * (`retry_held`: 503, nothing sent, its outcome still unknown; `retry_deduplicated`: 202, nothing
+ * sent, it had been delivered).
+ */
+export type UnconfirmedOutcome =
+  'confirmed' | 'refused' | 'lost' | 'retry_held' | 'retry_deduplicated';
+
 export type OverloadReason =
   'connections' | 'connections_dropped' | 'inflight_bytes' | 'pending_calls';
 
@@ -72,6 +88,7 @@ export interface GatewayMetrics {
   droppedBeats: Counter<'reason'>;
   answerFailures: Counter;
   overloadRejections: Counter<'reason'>;
+  unconfirmed: Counter<'outcome'>;
   openConnections: Gauge;
   inflightBodyBytes: Gauge;
 }
@@ -142,6 +159,12 @@ export function gatewayMetrics(registry: Registry, edge?: GatewayEdgeReadings): 
       name: 'gateway_overload_rejections_total',
       help: 'Requests refused at the HTTP edge, by cap: connections (503), connections_dropped (closed at accept), inflight_bytes (503)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    unconfirmed: new Counter({
+      name: 'gateway_unconfirmed_publishes_total',
+      help: 'Async publishes whose confirm timed out: what became of them (confirmed, refused, lost) and retries of them (retry_held: 503, retry_deduplicated: 202, neither sent again)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     openConnections: new Gauge({

@@ -137,6 +137,36 @@ describe('calls are answered, never dead-lettered', () => {
   });
 });
 
+describe('calls past their deadline', () => {
+  it('a call arriving after its deadline (x-published-at + expiration) is acked unrun; one in time runs', async () => {
+    let runs = 0;
+    const { processor, sent, settled, delivery } = setup(() => {
+      runs++;
+      return { ok: true };
+    });
+    const now = Date.now();
+    processor.onMessage(
+      delivery('late', { ...call, expiration: '5000', headers: { 'x-published-at': now - 6000 } }),
+    );
+    processor.onMessage(
+      delivery('on-time', {
+        ...call,
+        expiration: '5000',
+        headers: { 'x-published-at': now - 1000 },
+      }),
+    );
+    // A plain AMQP call (no x-published-at; a timestamp in seconds only) is never dropped here.
+    processor.onMessage(
+      delivery('plain', { ...call, expiration: '5000', timestamp: Math.floor(now / 1000) - 60 }),
+    );
+    await flush();
+    await flush();
+    expect(runs).toBe(2);
+    expect(sent.map((s) => s.queue)).toEqual([call.replyTo, call.replyTo]);
+    expect(settled.sort()).toEqual(['ack late', 'ack on-time', 'ack plain']);
+  });
+});
+
 describe('retry copies', () => {
   it('keep the messageId, count the attempt up and start the redelivery count again', async () => {
     const { processor, sent, settled, delivery } = setup(() => {

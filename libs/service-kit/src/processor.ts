@@ -107,6 +107,7 @@ export class Processor {
   private readonly messages;
   private readonly processing;
   private readonly queueWait;
+  private readonly expiredCalls;
   private readonly subscriptions: Subscription[];
   private readonly matched = new Map<string, Subscription | undefined>();
 
@@ -133,6 +134,7 @@ export class Processor {
     };
     this.processing = deps.metrics.processing.labels(q);
     this.queueWait = deps.metrics.queueWait.labels(q);
+    this.expiredCalls = deps.metrics.expiredCalls.labels(q);
     const { events } = deps.def;
     this.subscriptions = eventPatterns(events).map((pattern) => ({
       pattern,
@@ -217,6 +219,8 @@ export class Processor {
 
     const publishedAt = publishedAtMs(headers, properties.timestamp);
     const start = Date.now();
+
+    if (isCall && this.pastDeadline(delivery, headers, start, requestId)) return;
 
     const check = redeliveryAction(
       this.queueType,
@@ -322,6 +326,34 @@ export class Processor {
   }
 
   /** Counts a settled message, and an event also by the subscription pattern it matched. */
+  /**
+   * A call past its TTL by its caller's clock (`x-published-at`, ms, + `expiration`) is dropped
+   * unrun: its caller has been answered (504, or 503 when the publish was not confirmed in time).
+   * The broker drops such calls itself while they wait in the queue; this catches those it enqueued
+   * late (RabbitMQ holds the publish that makes it block a connection during a resource alarm, and
+   * starts its TTL only when it enqueues it). Relies on the hosts' clocks agreeing (NTP); calls
+   * without the header (plain AMQP callers) are never dropped here.
+   */
+  private pastDeadline(
+    delivery: Delivery,
+    headers: MessagePropertyHeaders,
+    now: number,
+    requestId: string,
+  ): boolean {
+    const sentAt = headers[HEADERS.publishedAt];
+    const { expiration } = delivery.properties;
+    if (typeof sentAt !== 'number' || expiration === undefined || expiration === null) return false;
+    const left = ttlLeft(expiration, sentAt, now);
+    if (left === undefined || left > 0) return false;
+    this.deps.logger.info(
+      { requestId, lateMs: -left },
+      'call past its deadline (its caller has been answered); dropped, not run',
+    );
+    delivery.ack();
+    this.expiredCalls.inc();
+    return true;
+  }
+
   private count(outcome: Outcome, event: string | undefined): void {
     this.messages[outcome].inc();
     if (event === undefined) return;

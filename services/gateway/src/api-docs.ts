@@ -179,7 +179,15 @@ export function openApiDocument(
         Accepted: {
           type: 'object',
           required: ['requestId'],
-          properties: { requestId: { type: 'string' }, messageId: { type: 'string' } },
+          properties: {
+            requestId: { type: 'string' },
+            messageId: { type: 'string' },
+            duplicate: {
+              type: 'boolean',
+              description:
+                'true: a retry (same x-request-id and body) of a publish that was answered 503 with its outcome unknown and was confirmed since; not sent again',
+            },
+          },
         },
       },
       ...(options.apiKeys

@@ -29,6 +29,7 @@ import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './pr
 import { GatewayRecorder } from './metrics';
 import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
+import { UnconfirmedPublishes } from './unconfirmed';
 import { eventHandler } from './events';
 import { RegistryListener, ServiceRegistry, Throttle } from '@warren/registry';
 
@@ -200,6 +201,12 @@ async function wire(
     registry,
     mayReply: (service) => registry.hasLive(service) || listener.inGrace || consumed(service),
     recorder,
+    unconfirmed: new UnconfirmedPublishes({
+      onLate: (outcome) => {
+        recorder.unconfirmed(outcome);
+        logger.info({ outcome }, 'a publish whose confirm had timed out settled');
+      },
+    }),
     isShuttingDown: () => shuttingDown,
     tracing,
   });

@@ -4,6 +4,7 @@ import type {
   OverloadReason,
   PublishOutcome,
   RpcOutcome,
+  UnconfirmedOutcome,
 } from '@warren/observability';
 
 interface CounterChild {
@@ -86,6 +87,10 @@ export class GatewayRecorder {
   /** A request refused at the edge (a cap was reached); rare, so no child cache. */
   overload(reason: OverloadReason): void {
     this.metrics.overloadRejections.labels(reason).inc();
+  }
+
+  unconfirmed(outcome: UnconfirmedOutcome): void {
+    this.metrics.unconfirmed.labels(outcome).inc();
   }
 
   rpcDone(service: string, outcome: RpcOutcome, seconds: number, exists: boolean): void {

@@ -79,6 +79,13 @@ export const problems = {
     ),
   brokerUnavailable: (detail = 'the message broker is unavailable; retry later') =>
     problem('BROKER_UNAVAILABLE', detail, { retryAfterS: RETRY_AFTER_UNAVAILABLE_S }),
+  /** A retry of a publish whose confirm timed out, its outcome still unknown: not sent again. */
+  unconfirmedRetry: () =>
+    problem(
+      'BROKER_UNAVAILABLE',
+      'an earlier request with this x-request-id and body is not yet confirmed by the broker (it may still be delivered); not sent again; retry later',
+      { retryAfterS: RETRY_AFTER_UNAVAILABLE_S },
+    ),
   brokerBusy: () =>
     problem(
       'BROKER_BUSY',
@@ -146,8 +153,11 @@ export function toProblem(
       case 'RPC_TIMEOUT':
         return problems.replyTimeout(service, ctx.timeoutMs ?? 0);
       case 'PUBLISH_TIMEOUT':
+        // A call's caller is gone once it is answered: a late copy past its deadline is not run.
         return problems.brokerUnavailable(
-          'the broker did not confirm the message in time; it may still be delivered; retry later',
+          ctx.timeoutMs === undefined
+            ? 'the broker did not confirm the message in time; it may still be delivered: retry with the same x-request-id and body, which this gateway does not send twice'
+            : 'the broker did not confirm the call in time; it will not be run after its deadline; retry later',
         );
       case 'BROKER_BUSY':
         return problems.brokerBusy();

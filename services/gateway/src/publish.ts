@@ -1,7 +1,12 @@
 // POST /v1/<service>: checks and reads the request, then a confirmed publish (202) or a call answered with the reply.
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { PublishOptions, RpcCallOptions, RpcReply } from '@warren/messaging';
+import {
+  PublishTimeoutError,
+  type PublishOptions,
+  type RpcCallOptions,
+  type RpcReply,
+} from '@warren/messaging';
 import { messagingAttributes, withSpan, type Tracing } from '@warren/observability';
 import {
   GATEWAY_APP_ID,
@@ -25,6 +30,7 @@ import type { ByteBudget } from './edge';
 import type { GatewayRecorder } from './metrics';
 import { PROBLEM_CONTENT_TYPE, problems, toProblem } from './problems';
 import type { ServiceRegistry } from '@warren/registry';
+import { fingerprint, type UnconfirmedPublishes } from './unconfirmed';
 
 /** What the gateway needs from the messaging layer (one Publisher and one RpcClient per process). */
 export interface MessagePublisher {
@@ -57,6 +63,8 @@ export interface PublishDeps {
    */
   mayReply: (service: string) => boolean | Promise<boolean>;
   recorder: GatewayRecorder;
+  /** Async publishes whose confirm timed out, for their retries (none: every retry is sent). */
+  unconfirmed?: UnconfirmedPublishes;
   isShuttingDown: () => boolean;
   /** A PRODUCER span per publish or call (when tracing is on). */
   tracing: Tracing;
@@ -116,6 +124,22 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
         : work();
 
     if (!wait) {
+      // A retry of a publish whose confirm timed out is not sent twice (see UnconfirmedPublishes).
+      const held = deps.unconfirmed;
+      let print: string | undefined;
+      const printOf = (): string => (print ??= fingerprint(body, contentType, type));
+      if (held !== undefined) {
+        const prior = held.check(service, requestId, printOf);
+        if (prior === 'pending') {
+          recorder.unconfirmed('retry_held');
+          throw problems.unconfirmedRetry();
+        }
+        if (prior === 'delivered') {
+          recorder.unconfirmed('retry_deduplicated');
+          answer(res, 202, 'application/json', `{"requestId":"${requestId}","duplicate":true}`);
+          return;
+        }
+      }
       if (!publisher.isReady) {
         recorder.publish(service, 'failed');
         throw problems.brokerUnavailable();
@@ -124,6 +148,8 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
         await traced(() => publisher.send(service, body, options));
       } catch (err) {
         recorder.publish(service, publishOutcome(err));
+        if (held !== undefined && err instanceof PublishTimeoutError)
+          held.track(service, requestId, printOf(), err.late);
         throw toProblem(err, { service, live: deps.registry.hasLive(service) });
       }
       recorder.publish(service, 'confirmed');
