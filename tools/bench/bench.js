@@ -848,4 +848,12 @@ async function main(session) {
 
 script.runScript(module, main);
 
-module.exports = { createRun, scenarios };
+module.exports = {
+  ALL_QUEUES,
+  createRun,
+  ensurePeers,
+  measureHttp,
+  scenarios,
+  startAll,
+  stopAll,
+};

@@ -76,7 +76,7 @@ export type UnconfirmedOutcome =
   'confirmed' | 'refused' | 'lost' | 'retry_held' | 'retry_deduplicated';
 
 export type OverloadReason =
-  'connections' | 'connections_dropped' | 'inflight_bytes' | 'pending_calls';
+  'connections' | 'connections_dropped' | 'inflight_bytes' | 'pending_calls' | 'queue_delay';
 
 export interface GatewayMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;

@@ -28,6 +28,16 @@ export const HEADERS = {
   publishedAt: 'x-published-at',
   /** A reply's HTTP status (absent = 200). */
   status: 'x-status',
+  /**
+   * A reply's time in the service, ms (from delivery to reply): lets a caller tell the time its
+   * call spent queued from the time it was worked on. Optional; a hint, never trusted beyond that.
+   */
+  serviceMs: 'x-service-ms',
+  /**
+   * A reply's time queued, ms: from the call's `x-published-at` (the caller's clock) to its
+   * delivery to the handler (the service's clock). Optional, a hint: clocks kept in sync (NTP).
+   */
+  queueMs: 'x-queue-ms',
   /** Dead letters: the last error's message, code, the queue it failed on and when. */
   errorMessage: 'x-error-message',
   errorCode: 'x-error-code',
@@ -105,8 +115,35 @@ export function eventHeaders(
   return { ...requestHeaders(requestId, traceparent, publishedAt), 'x-event': topic };
 }
 
-/** The headers of a reply: its HTTP status. */
-export const replyHeaders = (status: number): { 'x-status': number } => ({ 'x-status': status });
+/** A call's timing, sent back on its reply: time queued and time in the service (ms). */
+export interface ReplyTiming {
+  queueMs: number;
+  serviceMs: number;
+}
+
+/** The headers of a reply: its HTTP status, and (when given) its timing. */
+export function replyHeaders(
+  status: number,
+  timing?: ReplyTiming,
+): { 'x-status': number; 'x-queue-ms'?: number; 'x-service-ms'?: number } {
+  return timing === undefined
+    ? { 'x-status': status }
+    : { 'x-status': status, 'x-queue-ms': timing.queueMs, 'x-service-ms': timing.serviceMs };
+}
+
+const msOf = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+
+/**
+ * A reply's timing when it carries both headers as numbers of ms (finite, >= 0); undefined
+ * otherwise. A hint from another process: the caller bounds what it does with it.
+ */
+export function replyTiming(headers: Record<string, unknown> | undefined): ReplyTiming | undefined {
+  if (headers === undefined) return undefined;
+  const queueMs = msOf(headers[HEADERS.queueMs]);
+  const serviceMs = msOf(headers[HEADERS.serviceMs]);
+  return queueMs === undefined || serviceMs === undefined ? undefined : { queueMs, serviceMs };
+}
 
 /** Longest error message kept in a dead letter's header. */
 export const MAX_ERROR_MESSAGE = 1000;

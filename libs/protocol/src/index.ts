@@ -21,6 +21,8 @@ export {
   callHeaders,
   eventHeaders,
   replyHeaders,
+  replyTiming,
+  type ReplyTiming,
   type RequestHeaders,
 } from './headers';
 export {

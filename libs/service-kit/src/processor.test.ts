@@ -338,6 +338,23 @@ describe('replies', () => {
     });
     expect(settled).toEqual(['ack c9']);
   });
+
+  it('a call stamped with x-published-at gets its timing back: time queued and time in the service', async () => {
+    const { processor, sent, delivery } = setup(async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      return { ok: true };
+    });
+    processor.onMessage(
+      delivery('c10', { ...call, headers: { 'x-published-at': Date.now() - 200 } }),
+    );
+    await new Promise((r) => setTimeout(r, 80));
+    const headers = sent[0]?.options.headers as Record<string, number>;
+    expect(headers['x-status']).toBe(200);
+    expect(headers['x-queue-ms']).toBeGreaterThanOrEqual(200);
+    expect(headers['x-queue-ms']).toBeLessThan(1000);
+    expect(headers['x-service-ms']).toBeGreaterThanOrEqual(25);
+    expect(headers['x-service-ms']).toBeLessThan(1000);
+  });
 });
 
 describe('events', () => {

@@ -29,6 +29,7 @@ import {
   REPLY_TO,
   replyHeaders,
   retryQueueName,
+  type ReplyTiming,
 } from '@warren/protocol';
 import {
   DEFAULTS,
@@ -76,8 +77,6 @@ interface Subscription {
 type Outcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-/** The headers of every 200 reply: one object, encoded by amqplib and never changed. */
-const REPLY_200 = Object.freeze(replyHeaders(200));
 
 /**
  * Tracks in-flight messages so shutdown can drain them. A message stays in flight until it is
@@ -218,6 +217,8 @@ export class Processor {
     const eventHeader = event === undefined ? NO_HEADERS : { [HEADERS.event]: event };
 
     const publishedAt = publishedAtMs(headers, properties.timestamp);
+    // The caller's own ms timestamp (not the AMQP one, whole seconds): a reply's time queued.
+    const sentAt = typeof headers[HEADERS.publishedAt] === 'number' ? publishedAt : undefined;
     const start = Date.now();
 
     if (isCall && this.pastDeadline(delivery, headers, start, requestId)) return;
@@ -299,7 +300,16 @@ export class Processor {
       } finally {
         this.deadlines.remove(deadline);
       }
-      if (isCall) await this.reply(delivery, 200, encodeResult(result));
+      if (isCall)
+        await this.reply(
+          delivery,
+          200,
+          encodeResult(result),
+          // Timing only for callers that stamp their calls (Warren's): others do not read it.
+          sentAt === undefined
+            ? undefined
+            : { queueMs: Math.max(0, start - sentAt), serviceMs: Date.now() - start },
+        );
       outcome = 'success';
     } catch (err) {
       span?.fail(err);
@@ -590,17 +600,19 @@ export class Processor {
     });
   }
 
+  /** `timing`: sent along (x-queue-ms, x-service-ms) so the caller can tell queueing from work. */
   private reply(
     delivery: Delivery,
     status: number,
     payload: { bytes: Buffer; contentType: string },
+    timing?: ReplyTiming,
   ): Promise<void> {
     const { replyTo, correlationId } = delivery.properties;
     const options: PublishOptions = {
       correlationId: correlationId as string | undefined,
       contentType: payload.contentType,
       // x-status even on a 200 (absent also means 200): pika and other plain clients read it.
-      headers: status === 200 ? REPLY_200 : replyHeaders(status),
+      headers: replyHeaders(status, timing),
       userId: this.deps.userId,
       mandatory: false,
     };

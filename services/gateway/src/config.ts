@@ -68,6 +68,7 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_MAX_INFLIGHT_BYTES: size('64mb', MAX_INFLIGHT_CAP, '16gb'),
   GATEWAY_MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
   GATEWAY_MAX_PENDING_CALLS: int(1, 1_000_000).default(10_000),
+  GATEWAY_SHED_TARGET_MS: int(0, 60_000).default(50),
   GATEWAY_WORKERS: int(1, 64).default(1),
   GATEWAY_HEADERS_TIMEOUT_MS: int(100, 3_600_000).default(20_000),
   GATEWAY_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
@@ -104,6 +105,11 @@ export interface GatewayConfig {
   workers: number;
   /** Calls waiting for replies at once; past it 503 overloaded (GATEWAY_MAX_PENDING_CALLS). */
   maxPendingCalls: number;
+  /**
+   * Calls to a service are shed (503 overloaded) while the least time its calls spent queued in
+   * each 100 ms exceeds this (GATEWAY_SHED_TARGET_MS; 0 = never): see shedding.ts.
+   */
+  shedTargetMs: number;
   /** node:http's headersTimeout: the request line and headers must arrive within it. */
   headersTimeoutMs: number;
   /** node:http's requestTimeout: the whole request (headers and body) must arrive within it. */
@@ -155,6 +161,7 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     maxInflightBytes: e.GATEWAY_MAX_INFLIGHT_BYTES,
     maxConnections: e.GATEWAY_MAX_CONNECTIONS,
     maxPendingCalls: e.GATEWAY_MAX_PENDING_CALLS,
+    shedTargetMs: e.GATEWAY_SHED_TARGET_MS,
     workers: e.GATEWAY_WORKERS,
     headersTimeoutMs: e.GATEWAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.GATEWAY_REQUEST_TIMEOUT_MS,

@@ -30,6 +30,7 @@ import { GatewayRecorder } from './metrics';
 import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
 import { UnconfirmedPublishes } from './unconfirmed';
+import { CallShedder } from './shedding';
 import { eventHandler } from './events';
 import { RegistryListener, ServiceRegistry, Throttle } from '@warren/registry';
 
@@ -195,6 +196,10 @@ async function wire(
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
     maxPendingCalls: config.maxPendingCalls,
+    shedder: new CallShedder({
+      targetMs: config.shedTargetMs,
+      maxLimit: config.maxPendingCalls,
+    }),
     bodyBudget,
     publisher,
     rpc,

@@ -36,6 +36,20 @@ const problem = (
   return p;
 };
 
+// Refusals that come by the thousand under overload: made once (no stack trace per answer), never
+// changed (the answer adds the request id when it writes the body). The body was read: the
+// connection can stay.
+const TOO_MANY_PENDING = problem(
+  'OVERLOADED',
+  'the gateway has too many calls waiting for replies; retry later',
+  { retryAfterS: RETRY_AFTER_OVERLOADED_S },
+);
+const SHED = problem(
+  'OVERLOADED',
+  'calls to this service are queueing longer than the gateway allows (GATEWAY_SHED_TARGET_MS); retry later',
+  { retryAfterS: RETRY_AFTER_OVERLOADED_S },
+);
+
 export const problems = {
   badRequest: (detail: string) => problem('BAD_REQUEST', detail),
   invalidJson: (detail: string) => problem('INVALID_JSON', detail),
@@ -98,19 +112,18 @@ export const problems = {
       `no live instance of "${service}" is known to the registry or consumes its queue, so nobody would reply`,
       { retryAfterS: RETRY_AFTER_UNAVAILABLE_S },
     ),
-  overloaded: (cap: 'connections' | 'inflight_bytes' | 'pending_calls') =>
+  overloaded: (cap: 'connections' | 'inflight_bytes' | 'pending_calls' | 'queue_delay') =>
     cap === 'pending_calls'
-      ? // The body was read: the connection can stay.
-        problem('OVERLOADED', 'the gateway has too many calls waiting for replies; retry later', {
-          retryAfterS: RETRY_AFTER_OVERLOADED_S,
-        })
-      : problem(
-          'OVERLOADED',
-          cap === 'connections'
-            ? 'the gateway has too many open connections; retry later'
-            : 'the gateway is receiving too many request bodies at once; retry later',
-          { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
-        ),
+      ? TOO_MANY_PENDING
+      : cap === 'queue_delay'
+        ? SHED
+        : problem(
+            'OVERLOADED',
+            cap === 'connections'
+              ? 'the gateway has too many open connections; retry later'
+              : 'the gateway is receiving too many request bodies at once; retry later',
+            { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
+          ),
   shuttingDown: () =>
     problem('SHUTTING_DOWN', 'this gateway instance is shutting down; retry', { retryAfterS: 1 }),
   replyTimeout: (service: string, timeoutMs: number) =>

@@ -15,6 +15,8 @@ import {
   newMessageId,
   problemTitle,
   problemType,
+  replyTiming,
+  type ReplyTiming,
   requestHeaders,
 } from '@warren/protocol';
 import { readBody } from './body';
@@ -31,6 +33,7 @@ import type { GatewayRecorder } from './metrics';
 import { PROBLEM_CONTENT_TYPE, problems, toProblem } from './problems';
 import type { ServiceRegistry } from '@warren/registry';
 import { fingerprint, type UnconfirmedPublishes } from './unconfirmed';
+import type { CallShedder } from './shedding';
 
 /** What the gateway needs from the messaging layer (one Publisher and one RpcClient per process). */
 export interface MessagePublisher {
@@ -63,6 +66,8 @@ export interface PublishDeps {
    */
   mayReply: (service: string) => boolean | Promise<boolean>;
   recorder: GatewayRecorder;
+  /** Sheds calls to a service whose calls queue too long (none: only maxPendingCalls bounds them). */
+  shedder?: CallShedder;
   /** Async publishes whose confirm timed out, for their retries (none: every retry is sent). */
   unconfirmed?: UnconfirmedPublishes;
   isShuttingDown: () => boolean;
@@ -167,26 +172,38 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       recorder.overload('pending_calls');
       throw problems.overloaded('pending_calls');
     }
-    const may = deps.mayReply(service);
-    if (may !== true && !(await may)) {
-      recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
-      throw problems.noLiveInstance(service);
+    const shedder = deps.shedder;
+    if (shedder !== undefined && !shedder.admit(service)) {
+      recorder.overload('queue_delay');
+      throw problems.overloaded('queue_delay');
     }
     let reply: RpcReply;
+    // Set once a reply came with its timing (time queued, time in the service).
+    let timing: ReplyTiming | undefined;
     try {
-      (options as RpcCallOptions).timeoutMs = timeoutMs;
-      reply = await traced(() => rpc.call(service, body, options as RpcCallOptions));
-    } catch (err) {
-      const outcome = publishOutcome(err);
-      const timedOut = codeOf(err) === 'RPC_TIMEOUT';
-      recorder.publish(service, timedOut ? 'confirmed' : outcome);
-      recorder.rpcDone(
-        service,
-        timedOut ? 'timeout' : outcome === 'failed' ? 'unavailable' : 'error',
-        (performance.now() - start) / 1000,
-        timedOut || outcome === 'nacked' || outcome === 'confirmed',
-      );
-      throw toProblem(err, { service, timeoutMs, live: deps.registry.hasLive(service) });
+      const may = deps.mayReply(service);
+      if (may !== true && !(await may)) {
+        recorder.rpcDone(service, 'unavailable', (performance.now() - start) / 1000, false);
+        throw problems.noLiveInstance(service);
+      }
+      try {
+        (options as RpcCallOptions).timeoutMs = timeoutMs;
+        reply = await traced(() => rpc.call(service, body, options as RpcCallOptions));
+        timing = replyTiming(reply.headers);
+      } catch (err) {
+        const outcome = publishOutcome(err);
+        const timedOut = codeOf(err) === 'RPC_TIMEOUT';
+        recorder.publish(service, timedOut ? 'confirmed' : outcome);
+        recorder.rpcDone(
+          service,
+          timedOut ? 'timeout' : outcome === 'failed' ? 'unavailable' : 'error',
+          (performance.now() - start) / 1000,
+          timedOut || outcome === 'nacked' || outcome === 'confirmed',
+        );
+        throw toProblem(err, { service, timeoutMs, live: deps.registry.hasLive(service) });
+      }
+    } finally {
+      shedder?.done(service, performance.now() - start, timing);
     }
     recorder.publish(service, 'confirmed');
     recorder.rpcDone(
