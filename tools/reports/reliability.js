@@ -92,6 +92,21 @@ function render(results) {
     '| # | scenario | load | fault | accepted | processed | lost | duplicates | recovery | result |',
     '| - | -------- | ---- | ----- | -------- | --------- | ---- | ---------- | -------- | ------ |',
   ];
+  const after = [
+    '## Also tested, outside this suite',
+    '',
+    'The exact guarantee per hop is in [architecture.md, "Delivery guarantees"](architecture.md#delivery-guarantees).',
+    'A broker that stops taking publishes is tested on a private node in `npm test`',
+    '(`tests/messaging/blocked-broker.test.ts`): with a memory alarm the publish connection is blocked',
+    '(publishes fail `BROKER_BUSY` at once and are never sent, memory stays flat) while the consume',
+    'connection keeps delivering and acking; with the node frozen (SIGSTOP) publishes wait a bounded',
+    'time and fail, and only those already handed over arrive later. A publish the broker holds',
+    'unconfirmed (the one that makes it block the connection) is answered 503 with its outcome',
+    'unknown: a retry of it with the same `x-request-id` and body is held (503) while that is so and',
+    'answered `202 duplicate` once it was confirmed late, never sent twice; a call the broker held',
+    "is dropped unrun by its service once it arrives past its deadline (architecture.md, \"Outcome unknown\").",
+    '',
+  ];
   for (const s of results.scenarios) {
     lines.push(
       `| ${s.id} | ${esc(s.title)} | ${esc(s.load)} | ${esc(s.fault)} | ${num(s.accepted)} | ${num(
@@ -99,7 +114,7 @@ function render(results) {
       )} | ${num(s.lost)} | ${num(s.duplicates)} | ${esc(s.recovery)} | ${s.passed ? 'pass' : '**FAIL**'} |`,
     );
   }
-  lines.push('');
+  lines.push('', ...after);
   for (const s of results.scenarios) {
     lines.push(`## ${s.id}. ${s.title}`, '');
     lines.push(
