@@ -98,7 +98,7 @@ test('percentile is nearest rank; the report renders a row per stack', () => {
       ],
       results: {
         a: {
-          capacity: { rps: 4000, p99: 30 },
+          capacity: { rps: 4000, rpsAtConnections: 3800, rpsWide: 4000, p99: 30 },
           open: {
             offeredPerS: 8000,
             goodputPerS: 3600,
@@ -120,7 +120,7 @@ test('percentile is nearest rank; the report renders a row per stack', () => {
     'overload-x.json',
   );
   expect(md).toContain(
-    '| Stack A | 4,000 | 30 | 8,000 | **0.90** | 20 / 60 | **2.0** | 50 % | 2 / 9 | 100 % | 0 | gateway 90, busy 190 |',
+    '| Stack A | 4,000 (3,800 / 4,000) | 30 | 8,000 | **0.90** | 20 / 60 | **2.0** | 50 % | 2 / 9 | 100 % | 0 | gateway 90, busy 190 |',
   );
   expect(md).toContain('| Stack B | failed: no answer |');
 });

@@ -23,14 +23,16 @@ function renderOverload(saved, jsonName) {
       ` (load average at the end ${meta.machine.loadavgEnd?.join(', ') ?? '?'}), ${meta.elapsedS} s,` +
       ` commit ${meta.git?.commit?.slice(0, 10) ?? '?'}${meta.git?.dirty ? ' (with uncommitted changes)' : ''}.`,
     '',
-    `Per stack, in one run: capacity = autocannon, ${k.connections} connections, ${k.duration} s` +
-      ` (after ${k.warmup} s of warm-up); then **${k.factor}x that rate, open loop**, for ${k.seconds} s` +
+    `Per stack, in one run: autocannon for ${k.duration} s at ${k.connections} connections (the p99 at` +
+      ` capacity is this run's) and at ${k.capacityConnections ?? 256} (after ${k.warmup} s of warm-up);` +
+      ` capacity = the better req/s of the two (at ${k.connections} connections a stack can be bound by` +
+      ` its latency rather than its throughput); then **${k.factor}x that rate, open loop**, for ${k.seconds} s` +
       ` (the first ${k.openWarmup} s not counted): requests start on schedule whatever the answers, on up` +
       ` to ${k.sockets} keep-alive connections, each timed from when it was due (a request waiting for a` +
       ` connection is waiting), at most ${k.timeoutMs} ms. Goodput = 2xx answers per second within the` +
       ` counted window; p99 is of the 2xx answers; shed = 503/429 answers.`,
     '',
-    '| stack | capacity req/s | p99 at capacity ms | offered req/s | goodput ÷ capacity | 2xx p50 / p99 ms | p99 ÷ p99 at capacity | shed | shed p50 / p99 ms | with Retry-After | timeouts | CPU % (gateway-side, service, broker, load generator, machine) |',
+    '| stack | capacity req/s (at 64 / 256 connections) | p99 at capacity ms | offered req/s | goodput ÷ capacity | 2xx p50 / p99 ms | p99 ÷ p99 at capacity | shed | shed p50 / p99 ms | with Retry-After | timeouts | CPU % (gateway-side, service, broker, load generator, machine) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const sc of scenarios) {
@@ -44,7 +46,7 @@ function renderOverload(saved, jsonName) {
       .map(([name, v]) => `${name} ${fmt(v)}`)
       .join(', ');
     lines.push(
-      `| ${sc.label} | ${fmt(r.capacity.rps)} | ${fmt(r.capacity.p99)} | ${fmt(o.offeredPerS)} | ` +
+      `| ${sc.label} | ${fmt(r.capacity.rps)} (${fmt(r.capacity.rpsAtConnections)} / ${fmt(r.capacity.rpsWide)}) | ${fmt(r.capacity.p99)} | ${fmt(o.offeredPerS)} | ` +
         `**${fmt(r.goodputRatio, 2)}** | ${fmt(o.okP50Ms)} / ${fmt(o.okP99Ms)} | **${fmt(r.p99Ratio, 1)}** | ` +
         `${pct(o.shedShare)} | ${fmt(o.shedP50Ms)} / ${fmt(o.shedP99Ms)} | ${pct(o.shedWithRetryAfter)} | ` +
         `${fmt(o.timeouts)} | ${cpu} |`,
