@@ -337,6 +337,48 @@ test('gateway: an async publish held by the alarm is answered 503; its retry is 
   }
 });
 
+test("gateway: an event held by the alarm is answered 503; its retry is held, then answered 202 duplicate with the first copy's message id; one copy delivered", async () => {
+  const queue = 'held-events';
+  const topic = 'held.created';
+  const ch = await raw.createChannel();
+  await ch.assertExchange('warren.events', 'topic', { durable: true });
+  await ch.assertQueue(queue, { durable: true });
+  await ch.bindQueue(queue, 'warren.events', topic);
+  await ch.close();
+  const gw = await startTestGateway(node.url, { GATEWAY_CONFIRM_TIMEOUT_MS: '1500' });
+  const path = `/v1/events/${topic}`;
+  const as = { headers: { 'x-request-id': 'event-req-1' } };
+  try {
+    await alarm(true);
+    const first = await post(gw, path, '{"n":1}', as);
+    expect(first.status).toBe(503);
+    const retry = await post(gw, path, '{"n":1}', as);
+    expect(retry.status).toBe(503);
+    expect(((await retry.json()) as { detail: string }).detail).toMatch(/not yet confirmed/);
+    await alarm(false);
+    await eventually(
+      async () =>
+        (await metricValue(gw, 'gateway_unconfirmed_publishes_total', { outcome: 'confirmed' })) ===
+        1,
+      15_000,
+      'the held event confirmed late',
+    );
+    const again = await post(gw, path, '{"n":1}', as);
+    expect(again.status).toBe(202);
+    const answer = (await again.json()) as { messageId: string; duplicate: boolean };
+    expect(answer.duplicate).toBe(true);
+    // The one copy in the queue is the first request's: the answer names it.
+    const get = await raw.createChannel();
+    const msg = await get.get(queue, { noAck: true });
+    await get.close();
+    expect(msg && msg.properties.messageId).toBe(answer.messageId);
+    expect(await depth(queue)).toBe(0);
+  } finally {
+    await alarm(false);
+    await gw.stop();
+  }
+});
+
 test('gateway: a call held by the alarm is answered, and once the alarm clears the late call is dropped unrun by the service', async () => {
   const name = 'held-call';
   let runs = 0;

@@ -152,6 +152,8 @@ export interface EventMessage {
   traceparent: string | undefined;
   appId: string;
   type?: string;
+  /** The event's message id (default: a new one). */
+  messageId?: string;
 }
 
 /**
@@ -167,7 +169,7 @@ export function publishEvent(
   event: EventMessage,
 ): Promise<EventPublishResult> {
   const { topic } = event;
-  const messageId = newMessageId();
+  const messageId = event.messageId ?? newMessageId();
   return withSpan(
     tracing,
     `publish ${EVENTS_EXCHANGE} ${topic}`,

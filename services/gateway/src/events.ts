@@ -1,13 +1,15 @@
 // POST /v1/events/<topic>: checks and reads the request, then a confirmed, mandatory publish to the events exchange (202; 404 when nobody subscribes).
 import type { IncomingMessage } from 'node:http';
 import type { EventPublishMetrics, Tracing } from '@warren/observability';
-import { GATEWAY_APP_ID, topicProblem } from '@warren/protocol';
+import { PublishTimeoutError } from '@warren/messaging';
+import { GATEWAY_APP_ID, newMessageId, topicProblem } from '@warren/protocol';
 import { publishEvent, type EventPublisherLike } from '@warren/service-kit';
 import { readBody } from './body';
 import { answer, type ContextResponse } from './context';
 import type { ByteBudget } from './edge';
 import { checkJson, classifyContentType } from './input';
 import { problems, toProblem } from './problems';
+import { fingerprint, type UnconfirmedPublishes } from './unconfirmed';
 
 export interface EventPublisher extends EventPublisherLike {
   readonly isReady: boolean;
@@ -20,6 +22,10 @@ export interface EventDeps {
   metrics: EventPublishMetrics;
   isShuttingDown: () => boolean;
   tracing: Tracing;
+  /** Events whose confirm timed out, for their retries (none: every retry is sent). */
+  unconfirmed?: UnconfirmedPublishes;
+  /** Counts what was done with a retry of one (gateway_unconfirmed_publishes_total). */
+  onUnconfirmed?: (outcome: 'retry_held' | 'retry_deduplicated') => void;
 }
 
 /** The handler: answers 202 itself, rejects with the error to answer otherwise. */
@@ -40,10 +46,34 @@ export function eventHandler(deps: EventDeps): EventHandler {
     const body = await readBody(req, deps.maxBodyBytes, deps.bodyBudget);
     if (kind === 'json') checkJson(body);
     if (deps.isShuttingDown()) throw problems.shuttingDown();
+    // A retry of an event whose confirm timed out is not sent twice (see UnconfirmedPublishes);
+    // event topics are kept apart from service names by the prefix ("/" is in no service name).
+    const key = `events/${topic}`;
+    const held = deps.unconfirmed;
+    let print: string | undefined;
+    const printOf = (): string => (print ??= fingerprint(body, contentType, undefined));
+    if (held !== undefined) {
+      const prior = held.check(key, requestId, printOf);
+      if (prior.state === 'pending') {
+        deps.onUnconfirmed?.('retry_held');
+        throw problems.unconfirmedRetry();
+      }
+      if (prior.state === 'delivered') {
+        deps.onUnconfirmed?.('retry_deduplicated');
+        answer(
+          res,
+          202,
+          'application/json',
+          JSON.stringify({ requestId, messageId: prior.messageId, duplicate: true }),
+        );
+        return;
+      }
+    }
     if (!publisher.isReady) {
       metrics.count(topic, 'failed');
       throw problems.brokerUnavailable();
     }
+    const messageId = newMessageId();
     let result;
     try {
       result = await publishEvent(publisher, deps.tracing, metrics, {
@@ -53,9 +83,12 @@ export function eventHandler(deps: EventDeps): EventHandler {
         requestId,
         traceparent,
         appId: GATEWAY_APP_ID,
+        messageId,
       });
     } catch (err) {
-      throw toProblem(err, { service: `events/${topic}` });
+      if (held !== undefined && err instanceof PublishTimeoutError)
+        held.track(key, requestId, printOf(), err.late, messageId);
+      throw toProblem(err, { service: key });
     }
     // basic.return: no queue is bound for the topic, so the event was not accepted.
     if (!result.delivered) throw problems.noSubscriber(topic);

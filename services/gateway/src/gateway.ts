@@ -193,6 +193,13 @@ async function wire(
       answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
     },
   });
+  // Publishes whose confirm timed out (POST /v1/<service> one-way, and events), for their retries.
+  const unconfirmed = new UnconfirmedPublishes({
+    onLate: (outcome) => {
+      recorder.unconfirmed(outcome);
+      logger.info({ outcome }, 'a publish whose confirm had timed out settled');
+    },
+  });
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
     maxPendingCalls: config.maxPendingCalls,
@@ -206,12 +213,7 @@ async function wire(
     registry,
     mayReply: (service) => registry.hasLive(service) || listener.inGrace || consumed(service),
     recorder,
-    unconfirmed: new UnconfirmedPublishes({
-      onLate: (outcome) => {
-        recorder.unconfirmed(outcome);
-        logger.info({ outcome }, 'a publish whose confirm had timed out settled');
-      },
-    }),
+    unconfirmed,
     isShuttingDown: () => shuttingDown,
     tracing,
   });
@@ -222,6 +224,8 @@ async function wire(
     metrics: eventPublishMetrics(metrics, 'gateway'),
     isShuttingDown: () => shuttingDown,
     tracing,
+    unconfirmed,
+    onUnconfirmed: (outcome) => recorder.unconfirmed(outcome),
   });
   const apiKeys = new ApiKeys(config.apiKeys);
   const pipeline = createPipeline({

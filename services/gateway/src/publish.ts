@@ -134,7 +134,7 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       let print: string | undefined;
       const printOf = (): string => (print ??= fingerprint(body, contentType, type));
       if (held !== undefined) {
-        const prior = held.check(service, requestId, printOf);
+        const prior = held.check(service, requestId, printOf).state;
         if (prior === 'pending') {
           recorder.unconfirmed('retry_held');
           throw problems.unconfirmedRetry();

@@ -21,7 +21,7 @@ const print = fingerprint(body, 'application/json', undefined);
 test('empty: every publish is sent, and the fingerprint is never computed', () => {
   const held = new UnconfirmedPublishes();
   const compute = jest.fn(() => print);
-  expect(held.check('echo', 'r1', compute)).toBe('send');
+  expect(held.check('echo', 'r1', compute)).toEqual({ state: 'send' });
   expect(compute).not.toHaveBeenCalled();
 });
 
@@ -30,18 +30,21 @@ test('a retry is held while the outcome is unknown, then deduplicated once the l
   const held = new UnconfirmedPublishes({ onLate: (o) => late.push(o) });
   const d = deferred();
   held.track('echo', 'r1', print, d.promise);
-  expect(held.check('echo', 'r1', () => print)).toBe('pending');
+  expect(held.check('echo', 'r1', () => print)).toEqual({ state: 'pending' });
   // Another service, another request id, or other bytes under the same id: other requests.
-  expect(held.check('hello', 'r1', () => print)).toBe('send');
-  expect(held.check('echo', 'r2', () => print)).toBe('send');
+  expect(held.check('hello', 'r1', () => print)).toEqual({ state: 'send' });
+  expect(held.check('echo', 'r2', () => print)).toEqual({ state: 'send' });
   const other = fingerprint(Buffer.from('{"n":2}'), 'application/json', undefined);
-  expect(held.check('echo', 'r1', () => other)).toBe('send');
+  expect(held.check('echo', 'r1', () => other)).toEqual({ state: 'send' });
   expect(fingerprint(body, 'text/plain', undefined)).not.toBe(print);
   expect(fingerprint(body, 'application/json', 'create')).not.toBe(print);
 
   await d.settle('confirmed');
   expect(late).toEqual(['confirmed']);
-  expect(held.check('echo', 'r1', () => print)).toBe('delivered');
+  expect(held.check('echo', 'r1', () => print)).toEqual({
+    state: 'delivered',
+    messageId: undefined,
+  });
 });
 
 test.each<LateOutcome>(['refused', 'lost'])(
@@ -51,10 +54,21 @@ test.each<LateOutcome>(['refused', 'lost'])(
     const d = deferred();
     held.track('echo', 'r1', print, d.promise);
     await d.settle(outcome);
-    expect(held.check('echo', 'r1', () => print)).toBe('send');
+    expect(held.check('echo', 'r1', () => print)).toEqual({ state: 'send' });
     expect(held.size).toBe(0);
   },
 );
+
+test('a delivered publish tracked with its message id gives it back (the answer names the copy delivered)', async () => {
+  const held = new UnconfirmedPublishes();
+  const d = deferred();
+  held.track('events/order.created', 'r1', print, d.promise, 'm-1');
+  await d.settle('confirmed');
+  expect(held.check('events/order.created', 'r1', () => print)).toEqual({
+    state: 'delivered',
+    messageId: 'm-1',
+  });
+});
 
 test('a delivered publish is remembered for rememberMs, then forgotten', async () => {
   let now = 1000;
@@ -63,9 +77,12 @@ test('a delivered publish is remembered for rememberMs, then forgotten', async (
   held.track('echo', 'r1', print, d.promise);
   await d.settle('confirmed');
   now += 499;
-  expect(held.check('echo', 'r1', () => print)).toBe('delivered');
+  expect(held.check('echo', 'r1', () => print)).toEqual({
+    state: 'delivered',
+    messageId: undefined,
+  });
   now += 1;
-  expect(held.check('echo', 'r1', () => print)).toBe('send');
+  expect(held.check('echo', 'r1', () => print)).toEqual({ state: 'send' });
   expect(held.size).toBe(0);
 });
 
@@ -73,9 +90,9 @@ test('bounded: past maxEntries the oldest is dropped', () => {
   const held = new UnconfirmedPublishes({ maxEntries: 3 });
   for (let i = 0; i < 5; i++) held.track('echo', `r${i}`, print, new Promise(() => undefined));
   expect(held.size).toBe(3);
-  expect(held.check('echo', 'r0', () => print)).toBe('send');
-  expect(held.check('echo', 'r1', () => print)).toBe('send');
-  expect(held.check('echo', 'r4', () => print)).toBe('pending');
+  expect(held.check('echo', 'r0', () => print)).toEqual({ state: 'send' });
+  expect(held.check('echo', 'r1', () => print)).toEqual({ state: 'send' });
+  expect(held.check('echo', 'r4', () => print)).toEqual({ state: 'pending' });
 });
 
 test('a newer timeout under the same key replaces the older; the older late outcome does not touch it', async () => {
@@ -85,7 +102,10 @@ test('a newer timeout under the same key replaces the older; the older late outc
   held.track('echo', 'r1', print, first.promise);
   held.track('echo', 'r1', print, second.promise);
   await first.settle('refused');
-  expect(held.check('echo', 'r1', () => print)).toBe('pending');
+  expect(held.check('echo', 'r1', () => print)).toEqual({ state: 'pending' });
   await second.settle('confirmed');
-  expect(held.check('echo', 'r1', () => print)).toBe('delivered');
+  expect(held.check('echo', 'r1', () => print)).toEqual({
+    state: 'delivered',
+    messageId: undefined,
+  });
 });

@@ -2,8 +2,15 @@
 import { createHash } from 'node:crypto';
 import type { LateOutcome } from '@warren/messaging';
 
-/** What to do with a publish: send it, or answer without sending (its earlier copy is unknown or delivered). */
-export type UnconfirmedCheck = 'send' | 'pending' | 'delivered';
+/**
+ * What to do with a publish: send it, or answer without sending (its earlier copy's outcome is
+ * unknown, or it was delivered: then with that copy's message id when it was tracked with one).
+ */
+export type UnconfirmedCheck =
+  { state: 'send' } | { state: 'pending' } | { state: 'delivered'; messageId: string | undefined };
+
+const SEND: UnconfirmedCheck = Object.freeze({ state: 'send' });
+const PENDING: UnconfirmedCheck = Object.freeze({ state: 'pending' });
 
 export interface UnconfirmedOptions {
   /** Entries kept at most; past it the oldest goes (a retry of it is then sent again). */
@@ -17,6 +24,7 @@ export interface UnconfirmedOptions {
 
 interface Entry {
   fingerprint: string;
+  messageId: string | undefined;
   state: 'pending' | 'delivered';
   /** For `delivered`: forgotten after this time. */
   until: number;
@@ -60,23 +68,29 @@ export class UnconfirmedPublishes {
 
   /** `print` is computed only when an earlier publish under this key is remembered. */
   check(service: string, requestId: string, print: () => string): UnconfirmedCheck {
-    if (this.entries.size === 0) return 'send';
+    if (this.entries.size === 0) return SEND;
     const key = keyOf(service, requestId);
     const entry = this.entries.get(key);
-    if (entry === undefined) return 'send';
+    if (entry === undefined) return SEND;
     if (entry.state === 'delivered' && entry.until <= this.now()) {
       this.entries.delete(key);
-      return 'send';
+      return SEND;
     }
     // Same request id, other bytes: another request (ids are the client's, not unique).
-    if (entry.fingerprint !== print()) return 'send';
-    return entry.state;
+    if (entry.fingerprint !== print()) return SEND;
+    return entry.state === 'pending' ? PENDING : { state: 'delivered', messageId: entry.messageId };
   }
 
   /** A publish timed out: remember it until `late` tells what became of it. */
-  track(service: string, requestId: string, print: string, late: Promise<LateOutcome>): void {
+  track(
+    service: string,
+    requestId: string,
+    print: string,
+    late: Promise<LateOutcome>,
+    messageId?: string,
+  ): void {
     const key = keyOf(service, requestId);
-    const entry: Entry = { fingerprint: print, state: 'pending', until: Infinity };
+    const entry: Entry = { fingerprint: print, messageId, state: 'pending', until: Infinity };
     this.entries.delete(key);
     this.entries.set(key, entry);
     this.evict();
