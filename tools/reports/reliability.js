@@ -104,7 +104,7 @@ function render(results) {
     'unconfirmed (the one that makes it block the connection) is answered 503 with its outcome',
     'unknown: a retry of it with the same `x-request-id` and body is held (503) while that is so and',
     'answered `202 duplicate` once it was confirmed late, never sent twice; a call the broker held',
-    "is dropped unrun by its service once it arrives past its deadline (architecture.md, \"Outcome unknown\").",
+    'is dropped unrun by its service once it arrives past its deadline (architecture.md, "Outcome unknown").',
     '',
   ];
   for (const s of results.scenarios) {
