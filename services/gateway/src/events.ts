@@ -24,8 +24,6 @@ export interface EventDeps {
   tracing: Tracing;
   /** Events whose confirm timed out, for their retries (none: every retry is sent). */
   unconfirmed?: UnconfirmedPublishes;
-  /** Counts what was done with a retry of one (gateway_unconfirmed_publishes_total). */
-  onUnconfirmed?: (outcome: 'retry_held' | 'retry_deduplicated') => void;
 }
 
 /** The handler: answers 202 itself, rejects with the error to answer otherwise. */
@@ -52,22 +50,15 @@ export function eventHandler(deps: EventDeps): EventHandler {
     const held = deps.unconfirmed;
     let print: string | undefined;
     const printOf = (): string => (print ??= fingerprint(body, contentType, undefined));
-    if (held !== undefined) {
-      const prior = held.check(key, requestId, printOf);
-      if (prior.state === 'pending') {
-        deps.onUnconfirmed?.('retry_held');
-        throw problems.unconfirmedRetry();
-      }
-      if (prior.state === 'delivered') {
-        deps.onUnconfirmed?.('retry_deduplicated');
-        answer(
-          res,
-          202,
-          'application/json',
-          JSON.stringify({ requestId, messageId: prior.messageId, duplicate: true }),
-        );
-        return;
-      }
+    const delivered = held?.retry(key, requestId, printOf);
+    if (delivered !== undefined) {
+      answer(
+        res,
+        202,
+        'application/json',
+        JSON.stringify({ requestId, messageId: delivered.messageId, duplicate: true }),
+      );
+      return;
     }
     if (!publisher.isReady) {
       metrics.count(topic, 'failed');

@@ -199,6 +199,7 @@ async function wire(
       recorder.unconfirmed(outcome);
       logger.info({ outcome }, 'a publish whose confirm had timed out settled');
     },
+    onRetry: (outcome) => recorder.unconfirmed(outcome),
   });
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
@@ -225,7 +226,6 @@ async function wire(
     isShuttingDown: () => shuttingDown,
     tracing,
     unconfirmed,
-    onUnconfirmed: (outcome) => recorder.unconfirmed(outcome),
   });
   const apiKeys = new ApiKeys(config.apiKeys);
   const pipeline = createPipeline({

@@ -133,17 +133,9 @@ export function publishHandler(deps: PublishDeps): PublishHandler {
       const held = deps.unconfirmed;
       let print: string | undefined;
       const printOf = (): string => (print ??= fingerprint(body, contentType, type));
-      if (held !== undefined) {
-        const prior = held.check(service, requestId, printOf).state;
-        if (prior === 'pending') {
-          recorder.unconfirmed('retry_held');
-          throw problems.unconfirmedRetry();
-        }
-        if (prior === 'delivered') {
-          recorder.unconfirmed('retry_deduplicated');
-          answer(res, 202, 'application/json', `{"requestId":"${requestId}","duplicate":true}`);
-          return;
-        }
+      if (held?.retry(service, requestId, printOf) !== undefined) {
+        answer(res, 202, 'application/json', `{"requestId":"${requestId}","duplicate":true}`);
+        return;
       }
       if (!publisher.isReady) {
         recorder.publish(service, 'failed');

@@ -109,3 +109,15 @@ test('a newer timeout under the same key replaces the older; the older late outc
     messageId: undefined,
   });
 });
+
+test('retry(): undefined to send, throws the 503 while pending, the delivered copy after; each counted', async () => {
+  const counted: string[] = [];
+  const held = new UnconfirmedPublishes({ onRetry: (o) => counted.push(o) });
+  expect(held.retry('echo', 'r1', () => print)).toBeUndefined();
+  const d = deferred();
+  held.track('echo', 'r1', print, d.promise, 'm-1');
+  expect(() => held.retry('echo', 'r1', () => print)).toThrow(/not yet confirmed/);
+  await d.settle('confirmed');
+  expect(held.retry('echo', 'r1', () => print)).toEqual({ state: 'delivered', messageId: 'm-1' });
+  expect(counted).toEqual(['retry_held', 'retry_deduplicated']);
+});

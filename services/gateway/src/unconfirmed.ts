@@ -1,6 +1,7 @@
 // Async publishes whose confirm timed out, by service and request id: a retry of one is held or deduplicated, never sent twice.
 import { createHash } from 'node:crypto';
 import type { LateOutcome } from '@warren/messaging';
+import { problems } from './problems';
 
 /**
  * What to do with a publish: send it, or answer without sending (its earlier copy's outcome is
@@ -20,6 +21,8 @@ export interface UnconfirmedOptions {
   now?: () => number;
   /** Called once per publish with what became of it. */
   onLate?: (outcome: LateOutcome) => void;
+  /** Called for each retry answered without sending: held (503) or deduplicated (202). */
+  onRetry?: (outcome: 'retry_held' | 'retry_deduplicated') => void;
 }
 
 interface Entry {
@@ -79,6 +82,26 @@ export class UnconfirmedPublishes {
     // Same request id, other bytes: another request (ids are the client's, not unique).
     if (entry.fingerprint !== print()) return SEND;
     return entry.state === 'pending' ? PENDING : { state: 'delivered', messageId: entry.messageId };
+  }
+
+  /**
+   * Before a publish (POST /v1/<service> one-way, or an event; `key` names the destination):
+   * undefined to send it; a retry of a publish whose outcome is still unknown throws the 503;
+   * one of a publish delivered since returns that copy (answer 202 duplicate, send nothing).
+   */
+  retry(
+    key: string,
+    requestId: string,
+    print: () => string,
+  ): { messageId: string | undefined } | undefined {
+    const prior = this.check(key, requestId, print);
+    if (prior.state === 'send') return undefined;
+    if (prior.state === 'pending') {
+      this.options.onRetry?.('retry_held');
+      throw problems.unconfirmedRetry();
+    }
+    this.options.onRetry?.('retry_deduplicated');
+    return prior;
   }
 
   /** A publish timed out: remember it until `late` tells what became of it. */
