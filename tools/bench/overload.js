@@ -75,8 +75,8 @@ function overloadScenarios(run, only) {
     withGatewayEnv(
       warren,
       'warren-rpc-noshed',
-      'Warren RPC, shedding off (GATEWAY_SHED_TARGET_MS=0)',
-      { GATEWAY_SHED_TARGET_MS: '0' },
+      'Warren RPC, no shedding (GATEWAY_SHED_TARGET_MS=0, GATEWAY_ADMIT_DELAY_MS=0)',
+      { GATEWAY_SHED_TARGET_MS: '0', GATEWAY_ADMIT_DELAY_MS: '0' },
     ),
     withGatewayEnv(warren, 'warren-rpc-2w', 'Warren RPC, GATEWAY_WORKERS=2', {
       GATEWAY_WORKERS: '2',

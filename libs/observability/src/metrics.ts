@@ -76,7 +76,12 @@ export type UnconfirmedOutcome =
   'confirmed' | 'refused' | 'lost' | 'retry_held' | 'retry_deduplicated';
 
 export type OverloadReason =
-  'connections' | 'connections_dropped' | 'inflight_bytes' | 'pending_calls' | 'queue_delay';
+  | 'connections'
+  | 'connections_dropped'
+  | 'event_loop'
+  | 'inflight_bytes'
+  | 'pending_calls'
+  | 'queue_delay';
 
 export interface GatewayMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
@@ -157,7 +162,7 @@ export function gatewayMetrics(registry: Registry, edge?: GatewayEdgeReadings): 
     }),
     overloadRejections: new Counter({
       name: 'gateway_overload_rejections_total',
-      help: 'Requests refused at the HTTP edge, by cap: connections (503), connections_dropped (closed at accept), inflight_bytes (503)',
+      help: 'Requests refused under overload, by cause: connections (503), connections_dropped (closed at accept), event_loop (503 at the door), inflight_bytes (503), pending_calls (503), queue_delay (503)',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -69,6 +69,7 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
   GATEWAY_MAX_PENDING_CALLS: int(1, 1_000_000).default(10_000),
   GATEWAY_SHED_TARGET_MS: int(0, 60_000).default(50),
+  GATEWAY_ADMIT_DELAY_MS: int(0, 60_000).default(30),
   GATEWAY_WORKERS: int(1, 64).default(1),
   GATEWAY_HEADERS_TIMEOUT_MS: int(100, 3_600_000).default(20_000),
   GATEWAY_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
@@ -110,6 +111,12 @@ export interface GatewayConfig {
    * each 100 ms exceeds this (GATEWAY_SHED_TARGET_MS; 0 = never): see shedding.ts.
    */
   shedTargetMs: number;
+  /**
+   * While the gateway's event loop runs later than this (the least delay in each 100 ms), requests
+   * in progress are limited and the excess is refused at the door, 503 overloaded
+   * (GATEWAY_ADMIT_DELAY_MS; 0 = never): see admission.ts.
+   */
+  admitDelayMs: number;
   /** node:http's headersTimeout: the request line and headers must arrive within it. */
   headersTimeoutMs: number;
   /** node:http's requestTimeout: the whole request (headers and body) must arrive within it. */
@@ -162,6 +169,7 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     maxConnections: e.GATEWAY_MAX_CONNECTIONS,
     maxPendingCalls: e.GATEWAY_MAX_PENDING_CALLS,
     shedTargetMs: e.GATEWAY_SHED_TARGET_MS,
+    admitDelayMs: e.GATEWAY_ADMIT_DELAY_MS,
     workers: e.GATEWAY_WORKERS,
     headersTimeoutMs: e.GATEWAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.GATEWAY_REQUEST_TIMEOUT_MS,

@@ -25,8 +25,16 @@ import { createApp, securityHeaders } from './app';
 import { parseGatewayConfig, type GatewayConfig } from './config';
 import { answerProblem, type ContextResponse } from './context';
 import { ByteBudget, ConnectionGuard, ResponseDeadlines } from './edge';
-import { clientErrorAnswer, problems, rawProblemAnswer, sendProblem } from './problems';
-import { GatewayRecorder } from './metrics';
+import {
+  answerAtDoor,
+  clientErrorAnswer,
+  problems,
+  rawProblemAnswer,
+  sendProblem,
+} from './problems';
+import { GatewayRecorder, routeLabel } from './metrics';
+import { LoopAdmission } from './admission';
+import { requestIdFrom } from './input';
 import { createPipeline } from './pipeline';
 import { publishHandler } from './publish';
 import { UnconfirmedPublishes } from './unconfirmed';
@@ -193,6 +201,28 @@ async function wire(
       answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
     },
   });
+  // The gateway's own overload: while its loop runs late, requests past a limit are refused first.
+  const admission = new LoopAdmission(
+    { targetMs: config.admitDelayMs, inProgress: () => deadlines.size },
+    ({ delayMs, limit, refused }) =>
+      logger.warn(
+        { refused, limit, loopDelayMs: Math.round(delayMs) },
+        'gateway overloaded: requests refused at the door',
+      ),
+  );
+  const baseHeaders = securityHeaders();
+  const refuseAtDoor = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    overload('event_loop');
+    answerAtDoor(
+      res,
+      problems.overloaded('event_loop'),
+      requestIdFrom(req.headers['x-request-id']),
+      baseHeaders,
+    );
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    recorder.http(req.method ?? 'GET', routeLabel(q < 0 ? url : url.slice(0, q)), 503, 0);
+  };
   // Publishes whose confirm timed out (POST /v1/<service> one-way, and events), for their retries.
   const unconfirmed = new UnconfirmedPublishes({
     onLate: (outcome) => {
@@ -235,7 +265,7 @@ async function wire(
     rateLimitPerMinute: config.rateLimitPerMinute,
     trustProxy: config.trustProxy,
     recorder,
-    securityHeaders: securityHeaders(),
+    securityHeaders: baseHeaders,
     publish,
     app: createApp({
       logger,
@@ -255,6 +285,7 @@ async function wire(
     name: 'pipeline',
     close: () => {
       deadlines.close();
+      admission.close();
       pipeline.close();
     },
   });
@@ -293,6 +324,10 @@ async function wire(
       const malformed = malformedRequest(req);
       if (malformed !== undefined) {
         refuse(res, problems.badRequest(malformed));
+        return;
+      }
+      if (admission.refuses()) {
+        refuseAtDoor(req, res);
         return;
       }
       pipeline.handle(req, res);

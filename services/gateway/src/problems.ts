@@ -50,6 +50,12 @@ const SHED = problem(
   { retryAfterS: RETRY_AFTER_OVERLOADED_S },
 );
 
+const BUSY = problem(
+  'OVERLOADED',
+  'the gateway is busier than it can serve in time (GATEWAY_ADMIT_DELAY_MS); retry later',
+  { retryAfterS: RETRY_AFTER_OVERLOADED_S },
+);
+
 export const problems = {
   badRequest: (detail: string) => problem('BAD_REQUEST', detail),
   invalidJson: (detail: string) => problem('INVALID_JSON', detail),
@@ -112,18 +118,22 @@ export const problems = {
       `no live instance of "${service}" is known to the registry or consumes its queue, so nobody would reply`,
       { retryAfterS: RETRY_AFTER_UNAVAILABLE_S },
     ),
-  overloaded: (cap: 'connections' | 'inflight_bytes' | 'pending_calls' | 'queue_delay') =>
+  overloaded: (
+    cap: 'connections' | 'event_loop' | 'inflight_bytes' | 'pending_calls' | 'queue_delay',
+  ) =>
     cap === 'pending_calls'
       ? TOO_MANY_PENDING
       : cap === 'queue_delay'
         ? SHED
-        : problem(
-            'OVERLOADED',
-            cap === 'connections'
-              ? 'the gateway has too many open connections; retry later'
-              : 'the gateway is receiving too many request bodies at once; retry later',
-            { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
-          ),
+        : cap === 'event_loop'
+          ? BUSY
+          : problem(
+              'OVERLOADED',
+              cap === 'connections'
+                ? 'the gateway has too many open connections; retry later'
+                : 'the gateway is receiving too many request bodies at once; retry later',
+              { retryAfterS: RETRY_AFTER_OVERLOADED_S, headers: CLOSE },
+            ),
   shuttingDown: () =>
     problem('SHUTTING_DOWN', 'this gateway instance is shutting down; retry', { retryAfterS: 1 }),
   replyTimeout: (service: string, timeoutMs: number) =>
@@ -239,6 +249,33 @@ export function largeBodyUnread(req: IncomingMessage): boolean {
   const declared = req.headers['content-length'];
   if (declared === undefined) return req.headers['transfer-encoding'] !== undefined;
   return !(Number(declared) <= KEEP_ALIVE_UNREAD_BYTES);
+}
+
+/**
+ * A problem answered before the request got a context (refused at the door): `baseHeaders` (name,
+ * value, ...), the request id, Retry-After and the problem, in one writeHead. Keeps the connection
+ * unless that would leave a large body to read.
+ */
+export function answerAtDoor(
+  res: ServerResponse,
+  problem: WarrenError,
+  requestId: string,
+  baseHeaders: readonly string[],
+): void {
+  const body = problemJson(problem, requestId);
+  const headers = [
+    ...baseHeaders,
+    'x-request-id',
+    requestId,
+    'content-type',
+    PROBLEM_CONTENT_TYPE,
+    'content-length',
+    String(Buffer.byteLength(body)),
+  ];
+  if (problem.retryAfterS !== undefined) headers.push('retry-after', String(problem.retryAfterS));
+  if (largeBodyUnread(res.req)) headers.push('connection', 'close');
+  res.writeHead(problem.status, headers);
+  res.end(body);
 }
 
 /**
