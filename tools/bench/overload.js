@@ -26,6 +26,7 @@ const mq = require('./lib/amqp');
 const { SMALL_BODY, postLoad, probe } = require('./lib/warren');
 const { REPO } = require('./lib/config');
 const { openLoop, summarizeOpenLoop } = require('./lib/open-loop');
+const { metricValue } = require('./lib/prom-text');
 const { renderOverload } = require('./lib/overload-report');
 const bench = require('./bench');
 
@@ -88,6 +89,33 @@ function overloadScenarios(run, only) {
   return list.filter((s) => !only || only.includes(s.id));
 }
 
+/** Warren's refusal causes (gateway_overload_rejections_total's reasons) the report splits the shed by. */
+const SHED_REASONS = [
+  'event_loop',
+  'queue_delay',
+  'pending_calls',
+  'connections',
+  'inflight_bytes',
+];
+
+/** A Warren gateway's refusals so far by cause (from its metrics port), or undefined for a peer. */
+async function refusalsByCause(specs) {
+  const gw = specs.find((s) => s.name === 'gateway' && s.env?.METRICS_PORT);
+  if (!gw) return undefined;
+  try {
+    const res = await fetch(`http://127.0.0.1:${gw.env.METRICS_PORT}/metrics`);
+    const text = await res.text();
+    const out = {};
+    for (const reason of SHED_REASONS) {
+      const v = metricValue(text, 'gateway_overload_rejections_total', { reason });
+      out[reason] = Number.isNaN(v) ? 0 : v;
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runStack(run, k, sc) {
   await mq.deleteQueues(run.amqpUrl, bench.ALL_QUEUES);
   const specs = sc.procs();
@@ -105,6 +133,7 @@ async function runStack(run, k, sc) {
     const wide = await bench.measureHttp(sc.url, pids, k.duration, k.capacityConnections);
     const best = Math.max(capacity.rps, wide.rps);
     const rate = Math.max(1, Math.round(best * k.factor));
+    const refused0 = await refusalsByCause(specs);
     const cpu1 = procs.cpuSnap({ ...pids, loadgen: process.pid });
     const raw = await openLoop({
       url: sc.url,
@@ -117,6 +146,12 @@ async function runStack(run, k, sc) {
     });
     const cpu = procs.cpuDelta(cpu1, procs.cpuSnap({ ...pids, loadgen: process.pid }));
     const open = summarizeOpenLoop(raw);
+    const refused1 = await refusalsByCause(specs);
+    // Which of Warren's mechanisms refused during the open loop (warm-up seconds included).
+    const shedBy =
+      refused0 && refused1
+        ? Object.fromEntries(SHED_REASONS.map((r) => [r, refused1[r] - refused0[r]]))
+        : undefined;
     return {
       capacity: {
         rps: best,
@@ -128,7 +163,7 @@ async function runStack(run, k, sc) {
         errors: capacity.errors + wide.errors,
         non2xx: capacity.non2xx + wide.non2xx,
       },
-      open: { ...open, connections: raw.connections, cpu },
+      open: { ...open, connections: raw.connections, cpu, shedBy },
       goodputRatio: open.goodputPerS / best,
       p99Ratio: open.okP99Ms !== undefined ? open.okP99Ms / capacity.p99 : undefined,
     };

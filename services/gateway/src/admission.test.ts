@@ -193,3 +193,20 @@ test('the perf_hooks monitor reports how late a busy loop runs, and only that', 
     monitor.close();
   }
 });
+
+test('late tells whether the last interval found the loop late (no sample: unchanged)', () => {
+  const s = setup({ targetMs: 30 });
+  expect(s.adm.late).toBe(false);
+  s.set({ delayMs: 80 });
+  s.tick();
+  s.arrive(1);
+  expect(s.adm.late).toBe(true);
+  s.set({ delayMs: NaN });
+  s.tick();
+  s.arrive(1);
+  expect(s.adm.late).toBe(true);
+  s.set({ delayMs: 10 });
+  s.tick();
+  s.arrive(1);
+  expect(s.adm.late).toBe(false);
+});

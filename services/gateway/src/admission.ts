@@ -71,6 +71,7 @@ export class LoopAdmission {
   private windowStart: number;
   private refusedInWindow = 0;
   private hitLimit = false;
+  private lateNow = false;
   private quiet = 0;
   private admittedInWindow = 0;
   /** Requests admitted per second: the best quiet interval's, decaying 1 % per quiet interval. */
@@ -96,6 +97,11 @@ export class LoopAdmission {
 
   get enabled(): boolean {
     return this.delay !== undefined;
+  }
+
+  /** True when the last interval found the loop later than the target. */
+  get late(): boolean {
+    return this.lateNow;
   }
 
   /** The current limit on requests in progress (Infinity: none). */
@@ -126,6 +132,7 @@ export class LoopAdmission {
     const refused = this.refusedInWindow;
     const now = this.now();
     const rate = (this.admittedInWindow * 1000) / Math.max(1, now - this.windowStart);
+    if (!Number.isNaN(delayMs)) this.lateNow = delayMs > targetMs;
     if (delayMs > targetMs) {
       // Little's law: at the rate the gateway served while it kept up, this many in progress wait
       // about targetMs. Cutting below it would not make the loop faster when the arrivals

@@ -201,6 +201,14 @@ async function wire(
       answerProblem(res, problems.responseTimeout(config.responseTimeoutMs));
     },
   });
+  // Publishes whose confirm timed out (POST /v1/<service> one-way, and events), for their retries.
+  const unconfirmed = new UnconfirmedPublishes({
+    onLate: (outcome) => {
+      recorder.unconfirmed(outcome);
+      logger.info({ outcome }, 'a publish whose confirm had timed out settled');
+    },
+    onRetry: (outcome) => recorder.unconfirmed(outcome),
+  });
   // The gateway's own overload: while its loop runs late, requests past a limit are refused first.
   const admission = new LoopAdmission(
     { targetMs: config.admitDelayMs, inProgress: () => deadlines.size },
@@ -223,20 +231,13 @@ async function wire(
     const q = url.indexOf('?');
     recorder.http(req.method ?? 'GET', routeLabel(q < 0 ? url : url.slice(0, q)), 503, 0);
   };
-  // Publishes whose confirm timed out (POST /v1/<service> one-way, and events), for their retries.
-  const unconfirmed = new UnconfirmedPublishes({
-    onLate: (outcome) => {
-      recorder.unconfirmed(outcome);
-      logger.info({ outcome }, 'a publish whose confirm had timed out settled');
-    },
-    onRetry: (outcome) => recorder.unconfirmed(outcome),
-  });
   const publish = publishHandler({
     maxBodyBytes: config.maxBodyBytes,
     maxPendingCalls: config.maxPendingCalls,
     shedder: new CallShedder({
       targetMs: config.shedTargetMs,
       maxLimit: config.maxPendingCalls,
+      gatewayLate: () => admission.late,
     }),
     bodyBudget,
     publisher,

@@ -96,3 +96,31 @@ test('off with a target of 0', () => {
   const shedder = new CallShedder({ targetMs: 0, maxLimit: 1 });
   for (let i = 0; i < 10; i++) expect(shedder.admit('echo')).toBe(true);
 });
+
+test("no limit is cut while the gateway's own loop is late (its publishes leave late: admission's case)", () => {
+  let now = 0;
+  let late = true;
+  const shedder = new CallShedder({
+    targetMs: 50,
+    maxLimit: 10_000,
+    intervalMs: 100,
+    now: () => now,
+    gatewayLate: () => late,
+  });
+  const interval = () => {
+    for (let i = 0; i < 400; i++) {
+      shedder.admit('echo');
+      shedder.done('echo', 206, { queueMs: 200, serviceMs: 5 });
+    }
+    now += 100;
+    shedder.admit('echo');
+    shedder.done('echo', 206, { queueMs: 200, serviceMs: 5 });
+  };
+  interval();
+  interval();
+  expect(shedder.limitOf('echo')).toBe(10_000);
+  // The same replies once the gateway is on time: a queue in the broker, cut by Little.
+  late = false;
+  interval();
+  expect(shedder.limitOf('echo')).toBeLessThan(10_000);
+});

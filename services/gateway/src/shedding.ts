@@ -12,6 +12,11 @@ export interface ShedderOptions {
   minLimit?: number;
   /** Services tracked at most; calls to others are not shed (they meet GATEWAY_MAX_PENDING_CALLS). */
   maxServices?: number;
+  /**
+   * True while the gateway's own event loop runs late (admission.ts): its publishes then leave
+   * late too, which the replies' `x-queue-ms` counts as queueing; no limit is cut meanwhile.
+   */
+  gatewayLate?: () => boolean;
   now?: () => number;
 }
 
@@ -35,7 +40,8 @@ interface ServiceLoad {
  * reply: from the gateway's publish timestamp to the delivery to the handler, so time in the
  * broker's queue, in the consumer's prefetch buffer and on the wire, and not the time the gateway
  * itself took to read the reply: a gateway short of CPU is not a queue that shedding calls
- * empties). As in CoDel, a queue that is only passing through empties now and then, so the
+ * empties; nor is the time its own late loop adds before a publish leaves, so no limit is cut
+ * while the gateway's admission says its loop is late: that overload is admission's). As in CoDel, a queue that is only passing through empties now and then, so the
  * *least* queueing over an interval (100 ms) is the standing queue.
  *
  * Each interval: while that stays within `targetMs`, the limit on calls waiting only grows (by a
@@ -130,7 +136,7 @@ export class CallShedder {
       const rate = (load.samples * 1000) / elapsed;
       load.peakRate = Math.max(rate, load.peakRate * 0.95);
       const { targetMs, maxLimit } = this.options;
-      if (load.windowMin > targetMs) {
+      if (load.windowMin > targetMs && this.options.gatewayLate?.() !== true) {
         const serviceMs = load.serviceMsSum / load.samples;
         const fits = Math.ceil((load.peakRate * (serviceMs + targetMs)) / 1000);
         load.limit = Math.max(this.minLimit, Math.min(load.limit, fits));

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openLoop, percentile, summarizeOpenLoop } from './open-loop';
-import { renderOverload } from './overload-report';
+import { renderOverload, shedCell } from './overload-report';
 
 let server: http.Server;
 let url: string;
@@ -123,4 +123,13 @@ test('percentile is nearest rank; the report renders a row per stack', () => {
     '| Stack A | 4,000 (3,800 / 4,000) | 30 | 8,000 | **0.90** | 20 / 60 | **2.0** | 50 % | 2 / 9 | 100 % | 0 | gateway 90, busy 190 |',
   );
   expect(md).toContain('| Stack B | failed: no answer |');
+});
+
+test("the shed cell names Warren's refusal causes that refused something", () => {
+  expect(shedCell(0.7, { event_loop: 47466, queue_delay: 1128, pending_calls: 0 })).toBe(
+    '70 % (event_loop 47,466, queue_delay 1,128)',
+  );
+  // A peer (no causes known), or nothing refused by any cause.
+  expect(shedCell(0.2, undefined)).toBe('20 %');
+  expect(shedCell(0, { event_loop: 0 })).toBe('0 %');
 });

@@ -10,6 +10,14 @@ const fmt = (x, digits = 0) =>
       });
 const pct = (x) => (x === undefined ? '–' : `${fmt(100 * x)} %`);
 
+/** The share shed, and for Warren which mechanism refused (`reason` counts of its metric), e.g. "70 % (event_loop 47,466)". */
+function shedCell(shedShare, shedBy) {
+  const causes = Object.entries(shedBy ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${fmt(n)}`);
+  return causes.length > 0 ? `${pct(shedShare)} (${causes.join(', ')})` : pct(shedShare);
+}
+
 /** Markdown for one saved overload run (`saved` as overload.js writes it). */
 function renderOverload(saved, jsonName) {
   const { meta, scenarios, results } = saved;
@@ -30,7 +38,8 @@ function renderOverload(saved, jsonName) {
       ` (the first ${k.openWarmup} s not counted): requests start on schedule whatever the answers, on up` +
       ` to ${k.sockets} keep-alive connections, each timed from when it was due (a request waiting for a` +
       ` connection is waiting), at most ${k.timeoutMs} ms. Goodput = 2xx answers per second within the` +
-      ` counted window; p99 is of the 2xx answers; shed = 503/429 answers.`,
+      ` counted window; p99 is of the 2xx answers; shed = 503/429 answers (for Warren, in brackets, which` +
+      ` of its mechanisms refused during the open loop: \`gateway_overload_rejections_total{reason}\`).`,
     '',
     '| stack | capacity req/s (at 64 / 256 connections) | p99 at capacity ms | offered req/s | goodput ÷ capacity | 2xx p50 / p99 ms | p99 ÷ p99 at capacity | shed | shed p50 / p99 ms | with Retry-After | timeouts | CPU % (gateway-side, service, broker, load generator, machine) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -48,7 +57,7 @@ function renderOverload(saved, jsonName) {
     lines.push(
       `| ${sc.label} | ${fmt(r.capacity.rps)} (${fmt(r.capacity.rpsAtConnections)} / ${fmt(r.capacity.rpsWide)}) | ${fmt(r.capacity.p99)} | ${fmt(o.offeredPerS)} | ` +
         `**${fmt(r.goodputRatio, 2)}** | ${fmt(o.okP50Ms)} / ${fmt(o.okP99Ms)} | **${fmt(r.p99Ratio, 1)}** | ` +
-        `${pct(o.shedShare)} | ${fmt(o.shedP50Ms)} / ${fmt(o.shedP99Ms)} | ${pct(o.shedWithRetryAfter)} | ` +
+        `${shedCell(o.shedShare, o.shedBy)} | ${fmt(o.shedP50Ms)} / ${fmt(o.shedP99Ms)} | ${pct(o.shedWithRetryAfter)} | ` +
         `${fmt(o.timeouts)} | ${cpu} |`,
     );
   }
@@ -60,4 +69,4 @@ function renderOverload(saved, jsonName) {
   return lines.join('\n');
 }
 
-module.exports = { renderOverload };
+module.exports = { shedCell, renderOverload };
