@@ -53,18 +53,21 @@ export interface AdmissionInterval {
 /**
  * Why: when the gateway's single thread is the bottleneck, requests wait in its sockets, where
  * nothing can shed them, and refusing a call after it has been read, parsed, logged and checked
- * costs almost as much CPU as serving it (docs/performance/overload.md: about 140 µs against
- * 160-180). So the decision is made first, on one figure the gateway measures of itself.
+ * costs almost as much CPU as serving it (docs/performance.md's overload notes: about 140 µs
+ * against 160-180). So the decision is made first, on one figure the gateway measures of itself.
  *
  * The signal is the event loop's delay (perf_hooks' monitor), and as in CoDel the *least* delay
  * over an interval (100 ms): a burst that passes leaves some turns short; a standing backlog makes
  * every turn long. Each interval: while it exceeds `targetMs`, the limit on requests in progress
- * drops to three quarters of what was in progress (or of the limit, if lower), never below
- * `minLimit`; while it stays within `targetMs`, a limit that was reached grows by a quarter, and a
- * limit neither reached nor needed for `liftAfter` intervals is lifted. A request past the limit
+ * drops to three quarters of what was in progress (or of the limit, if lower), but not below what
+ * Little's law gives at the rate admitted while the loop was on time (that rate x `targetMs`), nor
+ * below `minLimit`; while it stays within `targetMs`, a limit that was reached grows by a quarter,
+ * and a limit neither reached nor needed for `liftAfter` intervals is lifted. A request past the limit
  * is refused at once (503 overloaded, Retry-After), before its body, its context or its log line.
- * The admitted ones keep the loop near `targetMs` late, so they are answered in about the time the
- * gateway takes at capacity; the rest learn at once to come back later.
+ * The admitted ones keep the loop near `targetMs` late; the rest learn at once to come back later.
+ * A refusal still costs its HTTP handling (about 57 µs here, a bare node server's 35-38), which
+ * bounds what one process can serve while refusing (docs/performance.md, "Why one process cannot
+ * meet the 2x goals here").
  */
 export class LoopAdmission {
   private limit = Infinity;
@@ -132,8 +135,10 @@ export class LoopAdmission {
     const refused = this.refusedInWindow;
     const now = this.now();
     const rate = (this.admittedInWindow * 1000) / Math.max(1, now - this.windowStart);
-    if (!Number.isNaN(delayMs)) this.lateNow = delayMs > targetMs;
-    if (delayMs > targetMs) {
+    if (Number.isNaN(delayMs)) {
+      // No sample in this interval: nothing learned, nothing changed.
+    } else if (delayMs > targetMs) {
+      this.lateNow = true;
       // Little's law: at the rate the gateway served while it kept up, this many in progress wait
       // about targetMs. Cutting below it would not make the loop faster when the arrivals
       // themselves (refused or not) are the load, only serve fewer.
@@ -141,23 +146,26 @@ export class LoopAdmission {
       const base = Math.min(this.limit, this.options.inProgress());
       this.limit = Math.max(floor, Math.floor(base * 0.75));
       this.quiet = 0;
-    } else if (delayMs <= targetMs) {
+    } else {
+      this.lateNow = false;
       this.peakRate = Math.max(rate, this.peakRate * 0.99);
-      if (this.limit === Infinity) {
-        // no limit to revisit
-      } else if (this.hitLimit) {
-        this.limit += Math.max(1, Math.ceil(this.limit / 4));
-        this.quiet = 0;
-      } else if (++this.quiet >= this.liftAfter) {
-        this.limit = Infinity;
-        this.quiet = 0;
-      }
+      if (this.limit !== Infinity) this.relax();
     }
-    // (NaN: no sample in this interval; nothing learned, nothing changed.)
     if (refused > 0) this.onRefusals?.({ delayMs, limit: this.limit, refused });
     this.windowStart = now;
     this.refusedInWindow = 0;
     this.admittedInWindow = 0;
     this.hitLimit = false;
+  }
+
+  /** On time with a limit set: grow it if it was reached, lift it after `liftAfter` quiet intervals. */
+  private relax(): void {
+    if (this.hitLimit) {
+      this.limit += Math.max(1, Math.ceil(this.limit / 4));
+      this.quiet = 0;
+    } else if (++this.quiet >= this.liftAfter) {
+      this.limit = Infinity;
+      this.quiet = 0;
+    }
   }
 }
