@@ -9,6 +9,12 @@ export {
 } from './logger';
 export { createRegistry } from './registry';
 export {
+  HotCounter,
+  HotHistogram,
+  type HotCounterChild,
+  type HotHistogramChild,
+} from './hot-metrics';
+export {
   consumerMetrics,
   gatewayMetrics,
   eventPublishMetrics,

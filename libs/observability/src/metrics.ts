@@ -1,5 +1,6 @@
 // Warren's metric families, names and labels exactly as the design contract fixes them.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics';
 
 const LATENCY_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
@@ -9,9 +10,10 @@ const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300,
 export type ConsumerOutcome = 'success' | 'retry' | 'dead_letter' | 'rejected';
 
 export interface ConsumerMetrics {
-  messages: Counter<'queue' | 'outcome'>;
-  processing: Histogram<'queue'>;
-  queueWait: Histogram<'queue'>;
+  /** Counted once per message: children from `child(queue, outcome)`. */
+  messages: HotCounter<'queue' | 'outcome'>;
+  processing: HotHistogram<'queue'>;
+  queueWait: HotHistogram<'queue'>;
   inFlight: Gauge;
   overdueHandlers: Gauge;
   expiredCalls: Counter<'queue'>;
@@ -22,20 +24,20 @@ export interface ConsumerMetrics {
 /** Families every consumer service registers (the `service` label comes from the registry). */
 export function consumerMetrics(registry: Registry): ConsumerMetrics {
   return {
-    messages: new Counter({
+    messages: new HotCounter({
       name: 'mq_consumer_messages_total',
       help: 'Messages handled by a consumer, by outcome (success, retry, dead_letter, rejected)',
       labelNames: ['queue', 'outcome'],
       registers: [registry],
     }),
-    processing: new Histogram({
+    processing: new HotHistogram({
       name: 'mq_consumer_processing_seconds',
       help: 'Handler time per message, from handler start to ack',
       labelNames: ['queue'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    queueWait: new Histogram({
+    queueWait: new HotHistogram({
       name: 'mq_consumer_queue_wait_seconds',
       help: 'Time from publish (message timestamp) to handler start',
       labelNames: ['queue'],
@@ -84,10 +86,10 @@ export type OverloadReason =
   | 'queue_delay';
 
 export interface GatewayMetrics {
-  httpRequests: Counter<'method' | 'route' | 'status'>;
-  httpDuration: Histogram<'method' | 'route'>;
-  published: Counter<'service' | 'outcome'>;
-  rpcDuration: Histogram<'service' | 'outcome'>;
+  httpRequests: HotCounter<'method' | 'route' | 'status'>;
+  httpDuration: HotHistogram<'method' | 'route'>;
+  published: HotCounter<'service' | 'outcome'>;
+  rpcDuration: HotHistogram<'service' | 'outcome'>;
   registryInstances: Gauge<'service'>;
   rejectedReplies: Counter<'service' | 'reason'>;
   droppedBeats: Counter<'reason'>;
@@ -111,26 +113,26 @@ export interface GatewayEdgeReadings {
  */
 export function gatewayMetrics(registry: Registry, edge?: GatewayEdgeReadings): GatewayMetrics {
   return {
-    httpRequests: new Counter({
+    httpRequests: new HotCounter({
       name: 'gateway_http_requests_total',
       help: 'HTTP requests answered by the gateway',
       labelNames: ['method', 'route', 'status'],
       registers: [registry],
     }),
-    httpDuration: new Histogram({
+    httpDuration: new HotHistogram({
       name: 'gateway_http_request_duration_seconds',
       help: 'HTTP request duration at the gateway',
       labelNames: ['method', 'route'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    published: new Counter({
+    published: new HotCounter({
       name: 'gateway_published_messages_total',
       help: 'Messages the gateway published, by broker outcome',
       labelNames: ['service', 'outcome'],
       registers: [registry],
     }),
-    rpcDuration: new Histogram({
+    rpcDuration: new HotHistogram({
       name: 'gateway_rpc_duration_seconds',
       help: 'Request/reply calls through the gateway, by outcome (ok, error, timeout, unavailable)',
       labelNames: ['service', 'outcome'],

@@ -126,13 +126,13 @@ export class Processor {
     // Label children are resolved once, not per message.
     const q = deps.queue;
     this.messages = {
-      success: deps.metrics.messages.labels(q, 'success'),
-      retry: deps.metrics.messages.labels(q, 'retry'),
-      dead_letter: deps.metrics.messages.labels(q, 'dead_letter'),
-      rejected: deps.metrics.messages.labels(q, 'rejected'),
+      success: deps.metrics.messages.child(q, 'success'),
+      retry: deps.metrics.messages.child(q, 'retry'),
+      dead_letter: deps.metrics.messages.child(q, 'dead_letter'),
+      rejected: deps.metrics.messages.child(q, 'rejected'),
     };
-    this.processing = deps.metrics.processing.labels(q);
-    this.queueWait = deps.metrics.queueWait.labels(q);
+    this.processing = deps.metrics.processing.child(q);
+    this.queueWait = deps.metrics.queueWait.child(q);
     this.expiredCalls = deps.metrics.expiredCalls.labels(q);
     const { events } = deps.def;
     this.subscriptions = eventPatterns(events).map((pattern) => ({

@@ -1,4 +1,4 @@
-// Gateway metric recording with label children resolved once and cached (no per-request label lookups).
+// Gateway metric recording: bounded label values, and hot children (plain number updates) on the per-request families.
 import type {
   GatewayMetrics,
   OverloadReason,
@@ -6,13 +6,6 @@ import type {
   RpcOutcome,
   UnconfirmedOutcome,
 } from '@warren/observability';
-
-interface CounterChild {
-  inc(): void;
-}
-interface HistogramChild {
-  observe(value: number): void;
-}
 
 export type RouteLabel =
   '/v1/:service' | '/v1/services' | '/v1/events/:topic' | '/sd/prometheus' | 'other';
@@ -43,10 +36,6 @@ export const methodLabel = (method: string): string => (METHODS.has(method) ? me
 const MAX_SERVICE_LABELS = 2000;
 
 export class GatewayRecorder {
-  private readonly requests = new Map<string, CounterChild>();
-  private readonly durations = new Map<string, HistogramChild>();
-  private readonly published = new Map<string, CounterChild>();
-  private readonly rpc = new Map<string, HistogramChild>();
   private readonly services = new Set<string>();
 
   constructor(
@@ -57,31 +46,13 @@ export class GatewayRecorder {
 
   http(method: string, route: RouteLabel, status: number, seconds: number): void {
     const m = methodLabel(method);
-    const rk = `${m} ${route} ${status}`;
-    let c = this.requests.get(rk);
-    if (!c) {
-      c = this.metrics.httpRequests.labels(m, route, String(status));
-      this.requests.set(rk, c);
-    }
-    c.inc();
-    const dk = `${m} ${route}`;
-    let h = this.durations.get(dk);
-    if (!h) {
-      h = this.metrics.httpDuration.labels(m, route);
-      this.durations.set(dk, h);
-    }
-    h.observe(seconds);
+    this.metrics.httpRequests.child(m, route, String(status)).inc();
+    this.metrics.httpDuration.child(m, route).observe(seconds);
   }
 
   publish(service: string, outcome: PublishOutcome): void {
     const s = this.serviceLabel(service, outcome === 'confirmed' || outcome === 'nacked');
-    const k = `${s} ${outcome}`;
-    let c = this.published.get(k);
-    if (!c) {
-      c = this.metrics.published.labels(s, outcome);
-      this.published.set(k, c);
-    }
-    c.inc();
+    this.metrics.published.child(s, outcome).inc();
   }
 
   /** A request refused at the edge (a cap was reached); rare, so no child cache. */
@@ -94,14 +65,7 @@ export class GatewayRecorder {
   }
 
   rpcDone(service: string, outcome: RpcOutcome, seconds: number, exists: boolean): void {
-    const s = this.serviceLabel(service, exists);
-    const k = `${s} ${outcome}`;
-    let h = this.rpc.get(k);
-    if (!h) {
-      h = this.metrics.rpcDuration.labels(s, outcome);
-      this.rpc.set(k, h);
-    }
-    h.observe(seconds);
+    this.metrics.rpcDuration.child(this.serviceLabel(service, exists), outcome).observe(seconds);
   }
 
   /** A reply refused by the RPC client (the call's queue exists: a message was routed to it). */
