@@ -1,8 +1,9 @@
 // ConfirmedChannel's bookkeeping against a small fake of an amqplib confirm channel: outcomes per
 // publish, one timer for all confirm deadlines, message ids only where a return must be matched.
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import type { ConfirmChannel } from 'amqplib';
-import { ConfirmedChannel } from './confirm';
+import { ConfirmedChannel, copyPublishOptions, type PublishOptions } from './confirm';
 import { PublishNackedError, PublishTimeoutError, UnroutableError } from './errors';
 
 type ConfirmCallback = (err: unknown) => void;
@@ -136,4 +137,44 @@ test('a publish that timed out tells later what became of it: confirmed, refused
     'refused',
     'lost',
   ]);
+});
+
+test('copyPublishOptions keeps every field amqplib publishes, in one shape whatever the input', () => {
+  const full: PublishOptions = {
+    mandatory: true,
+    persistent: true,
+    deliveryMode: 2,
+    expiration: '5000',
+    userId: 'gateway',
+    CC: ['a'],
+    BCC: 'b',
+    contentType: 'application/json',
+    contentEncoding: 'gzip',
+    headers: { 'x-request-id': 'r1' },
+    priority: 3,
+    correlationId: 'c1',
+    replyTo: 'amq.rabbitmq.reply-to',
+    messageId: 'm1',
+    timestamp: 1700000000,
+    type: 'greet',
+    appId: 'warren-gateway',
+  };
+  // amqplib's own mapping of options to method fields and properties: the copy must give the same.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { publish } = require(
+    path.join(path.dirname(require.resolve('amqplib')), 'lib', 'api_args.js'),
+  ) as {
+    publish: (exchange: string, routingKey: string, options: object) => Record<string, unknown>;
+  };
+  const fields = (o: object) => {
+    const f = publish('', 'q', o);
+    return { ...f, headers: { ...(f.headers as object) } }; // amqplib layers headers over the given ones
+  };
+  expect(fields(copyPublishOptions(full))).toEqual(fields(full));
+  expect(copyPublishOptions(full)).toEqual(full);
+  // Extra fields (an RPC call's timeoutMs) stay out; inputs of other shapes give the same key order.
+  const small = copyPublishOptions({ contentType: 'text/plain', timeoutMs: 5 } as PublishOptions);
+  expect(small).not.toHaveProperty('timeoutMs');
+  expect(Object.keys(small)).toEqual(Object.keys(copyPublishOptions(full)));
+  expect(Object.keys(small).sort()).toEqual(Object.keys(full).sort());
 });

@@ -16,6 +16,34 @@ export type PublishOptions = Omit<Options.Publish, 'mandatory'> & {
 };
 
 /**
+ * A copy of `options` with every field amqplib's publish reads, always in this order (other fields
+ * are left out). On the per-message path this replaces `{ ...options, more }`: a spread followed by
+ * more fields makes V8 build the copy the slow way, and amqplib then reads each of its 17 fields
+ * from it (about 3 % of the gateway's CPU per call in a profile). Fields set afterwards keep the shape.
+ */
+export function copyPublishOptions(o: PublishOptions): PublishOptions {
+  return {
+    mandatory: o.mandatory,
+    persistent: o.persistent,
+    deliveryMode: o.deliveryMode,
+    expiration: o.expiration,
+    userId: o.userId,
+    CC: o.CC,
+    BCC: o.BCC,
+    contentType: o.contentType,
+    contentEncoding: o.contentEncoding,
+    headers: o.headers,
+    priority: o.priority,
+    correlationId: o.correlationId,
+    replyTo: o.replyTo,
+    messageId: o.messageId,
+    timestamp: o.timestamp,
+    type: o.type,
+    appId: o.appId,
+  };
+}
+
+/**
  * A confirm channel plus the bookkeeping that turns basic.return into an error for the right publish.
  * RabbitMQ sends basic.return before the basic.ack of the same message, so a returned message is
  * remembered (by routing key and message id) until its confirm callback runs.
@@ -74,10 +102,12 @@ export class ConfirmedChannel {
     // without one unless the caller set it.
     const messageId = options.messageId ?? (mandatory ? randomUUID() : undefined);
     // A copy only when a default has to be filled in (callers that set both skip it).
-    const props =
-      options.mandatory === undefined || messageId !== options.messageId
-        ? { ...options, messageId, mandatory }
-        : options;
+    let props = options;
+    if (options.mandatory === undefined || messageId !== options.messageId) {
+      props = copyPublishOptions(options);
+      props.messageId = messageId;
+      props.mandatory = mandatory;
+    }
     return new Promise<void>((resolve, reject) => {
       const entry = new PendingConfirm(Date.now() + this.timeoutMs, reject);
       this.waiting.push(entry);

@@ -12,7 +12,7 @@ import {
 } from '@warren/protocol';
 import type { Broker } from './broker';
 import { ManagedChannel } from './channel';
-import type { PublishOptions } from './confirm';
+import { copyPublishOptions, type PublishOptions } from './confirm';
 import { BrokerUnavailableError, RpcTimeoutError } from './errors';
 
 /** A reply that passed the protocol's reply rules. */
@@ -118,16 +118,14 @@ export class RpcClient {
   call(queue: string, body: Buffer, options: RpcCallOptions): Promise<RpcReply> {
     const { timeoutMs } = options;
     const correlationId = newCorrelationId();
-    // One copy of the caller's options (amqplib ignores the extra `timeoutMs`); with messageId
-    // and mandatory set here, the publish passes it on without copying again.
-    const publishOptions: PublishOptions = {
-      ...options,
-      messageId: options.messageId ?? randomUUID(),
-      mandatory: options.mandatory ?? true,
-      correlationId,
-      replyTo: REPLY_TO,
-      expiration: String(timeoutMs),
-    };
+    // One copy of the caller's options (without `timeoutMs`); with messageId and mandatory set
+    // here, the publish passes it on without copying again.
+    const publishOptions = copyPublishOptions(options);
+    publishOptions.messageId = options.messageId ?? randomUUID();
+    publishOptions.mandatory = options.mandatory ?? true;
+    publishOptions.correlationId = correlationId;
+    publishOptions.replyTo = REPLY_TO;
+    publishOptions.expiration = String(timeoutMs);
     return new Promise<RpcReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.settle(correlationId)) reject(new RpcTimeoutError(timeoutMs));
