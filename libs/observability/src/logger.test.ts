@@ -1,6 +1,6 @@
 // Unit: log lines carry the service name and never a secret.
 import { Writable } from 'node:stream';
-import { createLogger, redactUrl } from './logger';
+import { createLogger, isoTime, redactUrl } from './logger';
 
 function capture() {
   let text = '';
@@ -38,4 +38,23 @@ test('passwords inside URLs are masked in messages and errors', () => {
   expect(text()).not.toMatch(/hunter2|p4ss/);
   expect(redactUrl('amqp://guest:guest@127.0.0.1:5672')).toBe('amqp://guest:***@127.0.0.1:5672');
   expect(redactUrl('http://example.test/path')).toBe('http://example.test/path');
+});
+
+test('the time field is what Date#toISOString writes, for every millisecond of a minute and across days and years', () => {
+  const expected = (ms: number) => `,"time":"${new Date(ms).toISOString()}"`;
+  const base = Date.UTC(2026, 11, 6, 23, 59, 0, 0);
+  for (let ms = base; ms < base + 61000; ms += 7) expect(isoTime(ms)).toBe(expected(ms));
+  for (const ms of [
+    0,
+    999,
+    1000,
+    59999,
+    60000,
+    Date.UTC(2024, 1, 29, 12, 0, 5, 9),
+    Date.UTC(2099, 11, 31, 23, 59, 59, 999),
+  ])
+    expect(isoTime(ms)).toBe(expected(ms));
+  // Back in time (a clock step) as well as forward.
+  expect(isoTime(base + 5)).toBe(expected(base + 5));
+  expect(isoTime()).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
 });

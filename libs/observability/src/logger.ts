@@ -31,7 +31,27 @@ const URL_PASSWORD = /\b(amqps?|https?):\/\/([^:/@\s]+):([^@\s]+)@/g;
 
 /** Replaces the password part of any URL in a string (`amqp://user:***@host`). */
 export function redactUrl(text: string): string {
-  return text.replace(URL_PASSWORD, '$1://$2:***@');
+  // Most lines have no '@' at all: one scan instead of the regex's.
+  return text.includes('@') ? text.replace(URL_PASSWORD, '$1://$2:***@') : text;
+}
+
+let minute = Number.NaN;
+let minutePrefix = '';
+
+/**
+ * pino's `time` field as `Date#toISOString()` writes it, with the date and minute made once a
+ * minute: `new Date().toISOString()` costs about 2 µs on this machine, on every line.
+ */
+export function isoTime(now: number = Date.now()): string {
+  const m = Math.floor(now / 60000);
+  if (m !== minute) {
+    minute = m;
+    minutePrefix = new Date(m * 60000).toISOString().slice(0, 17); // YYYY-MM-DDTHH:MM:
+  }
+  const ms = now - m * 60000;
+  const s = Math.floor(ms / 1000);
+  const milli = ms - s * 1000;
+  return `,"time":"${minutePrefix}${s < 10 ? '0' : ''}${s}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z"`;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -40,7 +60,7 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { service: options.service },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: () => isoTime(),
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
         // Error messages and strings may carry a broker URL with its password.
