@@ -1,3 +1,5 @@
+// Unit: the per-client rate limit: counting, windows, RateLimit headers and how clients are keyed.
+import { ipKeyGenerator } from 'express-rate-limit';
 import { RateLimiter } from './rate-limit';
 
 describe('RateLimiter', () => {
@@ -44,5 +46,19 @@ describe('RateLimiter', () => {
     expect(RateLimiter.clientKey(undefined, '2001:db8:0:100::1')).not.toBe(
       RateLimiter.clientKey(undefined, '2001:db8:0:1::1'),
     );
+  });
+
+  it('gives the library’s key for every address form, the first time and from its cache', () => {
+    const addresses = ['10.0.0.1', '::ffff:10.0.0.1', '::1', '::', '2001:db8::5', 'fe80::1'];
+    // More distinct IPv6 clients than the cache holds: it empties and goes on.
+    for (let i = 0; i < 5000; i++) addresses.push(`2001:db8:${i.toString(16)}::1`);
+    for (const round of [1, 2])
+      for (const ip of addresses)
+        expect([round, ip, RateLimiter.clientKey(undefined, ip)]).toEqual([
+          round,
+          ip,
+          ipKeyGenerator(ip),
+        ]);
+    expect(RateLimiter.clientKey(undefined, '::ffff:10.0.0.1')).toBe('10.0.0.1');
   });
 });

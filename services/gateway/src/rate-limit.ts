@@ -9,6 +9,9 @@ export interface RateDecision {
   headers: [string, string, string, string];
 }
 
+const MAX_IPV6_KEYS = 4096;
+const ipv6Keys = new Map<string, string>();
+
 /**
  * A limit of `limit` requests per `windowMs` per client. The counting is the library's store (the
  * same one its middleware uses, and replaceable by its shared stores); this class only calls it,
@@ -29,7 +32,17 @@ export class RateLimiter {
 
   /** The client a request counts against: its API key's index, else its IP (IPv6 per /56). */
   static clientKey(keyId: number | undefined, ip: string): string {
-    return keyId !== undefined ? `key:${keyId}` : ipKeyGenerator(ip);
+    if (keyId !== undefined) return `key:${keyId}`;
+    // An IPv4 address is its own key (the library returns it unchanged after an IPv6 regex test);
+    // an IPv6 one is parsed to its /56 once, then kept (a bounded map, emptied when full).
+    if (!ip.includes(':')) return ip;
+    let key = ipv6Keys.get(ip);
+    if (key === undefined) {
+      if (ipv6Keys.size >= MAX_IPV6_KEYS) ipv6Keys.clear();
+      key = ipKeyGenerator(ip);
+      ipv6Keys.set(ip, key);
+    }
+    return key;
   }
 
   async hit(client: string): Promise<RateDecision> {
