@@ -1,4 +1,6 @@
-// Unit: log lines carry the service name and never a secret.
+// Unit: log lines carry the service name and never a secret; on stdout none is held back or lost at exit.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, isoTime, redactUrl } from './logger';
 
@@ -57,4 +59,49 @@ test('the time field is what Date#toISOString writes, for every millisecond of a
   // Back in time (a clock step) as well as forward.
   expect(isoTime(base + 5)).toBe(expected(base + 5));
   expect(isoTime()).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+});
+
+// The default destination (stdout, through pino's worker-thread transport), in child processes.
+describe('stdout', () => {
+  const dist = path.resolve(__dirname, '../dist/logger.js');
+  const child = (script: string) =>
+    spawn(
+      process.execPath,
+      ['-e', `const { createLogger } = require(${JSON.stringify(dist)}); ${script}`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+  const lines = (text: string) =>
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  test('a line is written while the process runs on, not held for more', async () => {
+    const proc = child(
+      "createLogger({ service: 's', level: 'info' }).info('alone'); setInterval(() => {}, 1000);",
+    );
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        proc.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+        proc.once('exit', () => reject(new Error('the child exited without writing')));
+        timer = setTimeout(() => reject(new Error('no line within 5 s')), 5000);
+      });
+      expect(lines(first)).toEqual([expect.objectContaining({ msg: 'alone', service: 's' })]);
+    } finally {
+      clearTimeout(timer);
+      proc.kill('SIGKILL');
+    }
+  });
+
+  test('every line logged before process.exit is written, in order', async () => {
+    const proc = child(
+      "const log = createLogger({ service: 's', level: 'info' }); for (let i = 0; i < 2000; i++) log.info({ i }, 'line'); process.exit(3);",
+    );
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once('close', resolve));
+    expect(code).toBe(3);
+    expect(lines(out).map((l) => l.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+  });
 });
