@@ -669,8 +669,16 @@ async function runProfile(run) {
     out[mode] = { load: { rps: r.rps, p50: r.p50, p99: r.p99, cpu: r.cpu } };
     for (const s of specs) {
       const d = path.join(sub, s.name);
+      // The main thread's profile (CPU.<date>.<time>.<pid>.<thread id>.<seq>: thread 0); the
+      // logger's worker thread writes one of its own.
       const files = fs.existsSync(d)
-        ? fs.readdirSync(d).filter((f) => f.endsWith('.cpuprofile'))
+        ? fs
+            .readdirSync(d)
+            .filter((f) => f.endsWith('.cpuprofile'))
+            .sort(
+              (a, b) =>
+                Number(!/\.0\.\d+\.cpuprofile$/.test(a)) - Number(!/\.0\.\d+\.cpuprofile$/.test(b)),
+            )
         : [];
       if (files.length === 0) {
         out[mode][s.name] = { failed: 'no profile written' };
