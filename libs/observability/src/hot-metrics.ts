@@ -28,14 +28,26 @@ export interface HotHistogramChild {
 
 type Labels = Record<string, string>;
 
-function labelsOf(names: readonly string[], values: readonly string[]): Labels {
-  if (values.length !== names.length)
-    throw new Error(
-      `expected ${names.length} label values (${names.join(', ')}), got ${values.length}`,
-    );
-  const labels: Labels = {};
-  names.forEach((name, i) => (labels[name] = values[i] as string));
-  return labels;
+/** The cell for these label values (in `names` order) from `cells`, made once by `make`. */
+function cellFor<C>(
+  cells: Map<string, C>,
+  names: readonly string[],
+  values: readonly string[],
+  make: (labels: Labels) => C,
+): C {
+  const key = values.join('\u0000');
+  let cell = cells.get(key);
+  if (cell === undefined) {
+    if (values.length !== names.length)
+      throw new Error(
+        `expected ${names.length} label values (${names.join(', ')}), got ${values.length}`,
+      );
+    const labels: Labels = {};
+    names.forEach((name, i) => (labels[name] = values[i] as string));
+    cell = make(labels);
+    cells.set(key, cell);
+  }
+  return cell;
 }
 
 class CounterCell implements HotCounterChild {
@@ -74,13 +86,7 @@ export class HotCounter<T extends string> extends Counter<T> {
 
   /** The child for these label values (in labelNames order), made once. */
   child(...values: string[]): HotCounterChild {
-    const key = values.join('\u0000');
-    let cell = this.cells.get(key);
-    if (!cell) {
-      cell = new CounterCell(labelsOf(this.names, values));
-      this.cells.set(key, cell);
-    }
-    return cell;
+    return cellFor(this.cells, this.names, values, (labels) => new CounterCell(labels));
   }
 
   override reset(): void {
@@ -157,13 +163,12 @@ export class HotHistogram<T extends string> {
 
   /** The child for these label values (in labelNames order), made once. */
   child(...values: string[]): HotHistogramChild {
-    const key = values.join('\u0000');
-    let cell = this.cells.get(key);
-    if (!cell) {
-      cell = new HistogramCell(labelsOf(this.labelNames, values), this.bounds);
-      this.cells.set(key, cell);
-    }
-    return cell;
+    return cellFor(
+      this.cells,
+      this.labelNames,
+      values,
+      (labels) => new HistogramCell(labels, this.bounds),
+    );
   }
 
   get(): Promise<HistogramReading> {
