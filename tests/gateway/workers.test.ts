@@ -35,6 +35,9 @@ beforeAll(async () => {
   gw = await startGatewayChild(vhost.url, {
     GATEWAY_WORKERS: '2',
     GATEWAY_REGISTRY_GRACE_MS: '0',
+    // Admission at the door is tested in admission.test.ts; here a worker's loop, late while it
+    // warms up on a machine busy with the other suites, must not turn these calls into 503s.
+    GATEWAY_ADMIT_DELAY_MS: '0',
   });
 });
 
@@ -55,7 +58,8 @@ test('two workers serve the port; the primary sums their metrics and serves SD',
       }).then(async (r) => [r.status, await r.text()] as const),
     ),
   );
-  expect(calls.every(([s, b]) => s === 200 && b === '{"n":1}')).toBe(true);
+  // Any other answer is shown whole, with its status.
+  expect(calls.filter(([s, b]) => s !== 200 || b !== '{"n":1}')).toEqual([]);
   const text = await (await fetch(`http://127.0.0.1:${gw.ops}/metrics`)).text();
   // Every request counted once, whichever worker served it.
   expect(counter(text, 'gateway_http_requests_total', 'status="200"')).toBe(40);
