@@ -48,6 +48,9 @@ afterAll(async () => {
 });
 
 test('two workers serve the port; the primary sums their metrics and serves SD', async () => {
+  // Both workers log their ready line; it reaches stdout through the log transport's thread,
+  // possibly just after the primary reported all workers ready.
+  await eventually(() => new Set(readyLines(gw.proc)).size === 2, 10_000, 'two ready lines');
   expect(new Set(readyLines(gw.proc)).size).toBe(2);
   const calls = await Promise.all(
     Array.from({ length: 40 }, () =>
