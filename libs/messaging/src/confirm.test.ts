@@ -2,6 +2,8 @@
 // publish, one timer for all confirm deadlines, message ids only where a return must be matched.
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { ConfirmChannel } from 'amqplib';
 import { ConfirmedChannel, copyPublishOptions, type PublishOptions } from './confirm';
 import { PublishNackedError, PublishTimeoutError, UnroutableError } from './errors';
@@ -112,6 +114,36 @@ test('confirmed publishes leave the queue as their confirms come: memory stays f
   }
   expect(channel.unconfirmed).toBe(0);
   expect((channel as unknown as { waiting: unknown[] }).waiting.length).toBe(0);
+});
+
+test('a confirmed publish leaves the channel at once, also when the queue never empties (nothing kept for V8 to promote)', async () => {
+  // Under load a newer publish always waits, so the queue never empties. Confirmed entries used to
+  // stay in it until a compaction (every ~1 000), keeping their promise and the request behind it
+  // alive long enough for V8 to copy them into its old generation.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const { fake, channel } = setup();
+  const refs: WeakRef<Promise<void>>[] = [];
+  let previous = channel.publish('', 'q', Buffer.from('0'));
+  for (let i = 1; i <= 3000; i++) {
+    const next = channel.publish('', 'q', Buffer.from(String(i)));
+    const sent = fake.published[i - 1];
+    if (!sent) throw new Error(`publish ${i - 1} did not reach the channel`);
+    sent.confirm(null);
+    // amqplib drops a confirm callback once it has called it; so does this fake.
+    sent.confirm = () => undefined;
+    refs.push(new WeakRef(previous));
+    await previous;
+    previous = next;
+  }
+  expect(channel.unconfirmed).toBe(1);
+  await new Promise((r) => setImmediate(r));
+  gc();
+  expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+  // The one still waiting gets its outcome.
+  fake.published[3000]?.confirm(null);
+  await expect(previous).resolves.toBeUndefined();
+  expect(channel.unconfirmed).toBe(0);
 });
 
 test('a publish that timed out tells later what became of it: confirmed, refused or lost', async () => {

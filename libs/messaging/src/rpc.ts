@@ -12,6 +12,7 @@ import {
 } from '@warren/protocol';
 import type { Broker } from './broker';
 import { ManagedChannel } from './channel';
+import { IdTable } from './id-table';
 import { copyPublishOptions, type PublishOptions } from './confirm';
 import { BrokerUnavailableError, RpcTimeoutError } from './errors';
 
@@ -72,7 +73,7 @@ interface Pending {
 const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
 export class RpcClient {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new IdTable<Pending>();
   private readonly maxReplyBytes: number;
   private readonly channel: ManagedChannel;
 
@@ -177,18 +178,16 @@ export class RpcClient {
 
   /** Removes a pending call; true when it was still pending (the caller settles its promise). */
   private settle(id: string): boolean {
-    const entry = this.pending.get(id);
+    const entry = this.pending.take(id);
     if (!entry) return false;
     clearTimeout(entry.timer);
-    this.pending.delete(id);
     this.options.onPendingChange?.(this.pending.size);
     return true;
   }
 
   private rejectAll(reason: Error): void {
-    for (const [id, entry] of this.pending) {
+    for (const entry of this.pending.takeAll()) {
       clearTimeout(entry.timer);
-      this.pending.delete(id);
       entry.reject(reason);
     }
     this.options.onPendingChange?.(0);

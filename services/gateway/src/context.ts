@@ -1,5 +1,6 @@
 // Per-request context (id, trace, route, start, base headers) and the one way answers are written.
 import type { ServerResponse } from 'node:http';
+import type { ResponseWatch } from './edge';
 import type { RouteLabel } from './metrics';
 import type { Logger, SpanHandle } from '@warren/observability';
 import type { WarrenError } from '@warren/protocol';
@@ -19,6 +20,8 @@ export interface RequestContext {
   ip?: string;
   /** The HTTP server span (when tracing is on); `traceparent` is its context. */
   span?: SpanHandle;
+  /** The response deadline's watch (set once the request is accepted for handling). */
+  watch?: ResponseWatch | undefined;
 }
 
 declare global {

@@ -2,7 +2,13 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { readBody } from './body';
-import { ByteBudget, ConnectionGuard, ResponseDeadlines, hardConnectionLimit } from './edge';
+import {
+  ByteBudget,
+  ConnectionGuard,
+  ResponseDeadlines,
+  type ResponseWatch,
+  hardConnectionLimit,
+} from './edge';
 import { WarrenError } from '@warren/protocol';
 
 describe('ConnectionGuard', () => {
@@ -195,12 +201,42 @@ describe('ResponseDeadlines', () => {
   it('forgets finished responses', () => {
     const d = make();
     const res = new FakeResponse();
-    track(d, res);
-    d.forget(res as unknown as ServerResponse);
+    const watch = track(d, res);
+    d.forget(watch);
+    d.forget(watch); // twice (idempotent)
     expect(d.size).toBe(0);
     now = 5000;
     d.sweep();
     expect(expiredSeen).toEqual([]);
+  });
+
+  it('keeps the others watched whichever responses close first, and holds nothing of a closed one', () => {
+    const d = make();
+    const all = Array.from({ length: 6 }, () => new FakeResponse());
+    const watches = all.map((res) => track(d, res));
+    // Close the first, the last and one in the middle (in that order).
+    for (const i of [0, 5, 2]) d.forget(watches[i] as ResponseWatch);
+    expect(d.size).toBe(3);
+    for (const i of [0, 5, 2]) {
+      const w = watches[i] as ResponseWatch;
+      // Unlinked and emptied: a closed response's watch reaches neither it nor its neighbours.
+      expect([w.res, w.prev, w.next]).toEqual([undefined, undefined, undefined]);
+    }
+    now = 1000;
+    d.sweep();
+    expect(expiredSeen).toEqual([all[1], all[3], all[4]]);
+    // A response that closes during the sweep period after its 504 is forgotten, the rest are cut.
+    d.forget(watches[3] as ResponseWatch);
+    now = 2000;
+    d.sweep();
+    expect(all.map((r) => r.destroyed)).toEqual([false, true, false, false, true, false]);
+    expect(d.size).toBe(0);
+    // The list is usable again from empty.
+    const later = new FakeResponse();
+    track(d, later);
+    now = 3000;
+    d.sweep();
+    expect(expiredSeen.at(-1)).toBe(later);
   });
 
   it('starts the clock when the request has arrived in full (slow uploads are the request timeout’s)', () => {

@@ -94,16 +94,37 @@ export interface ResponseDeadlineOptions {
   intervalMs?: number;
 }
 
+/** One watched response (what `track` returns and `forget` takes). */
+export class ResponseWatch {
+  /** @internal */ prev: ResponseWatch | undefined;
+  /** @internal */ next: ResponseWatch | undefined;
+  /** @internal */ linked = false;
+  /** @internal */ expired = false;
+  constructor(
+    /** @internal */ public res: ServerResponse | undefined,
+    /** @internal */ public deadline: number,
+  ) {}
+}
+
 /**
  * Every response must be finished within `timeoutMs` of its request's last byte (the time to
  * receive the request is node's requestTimeout's business). One timer sweeps all open responses:
  * an expired one that has not started is handed to `onExpired` (the gateway answers 504 and
  * closes); one that started (a reply stuck on a client that does not read) or is still not done
  * one more `timeoutMs` after its 504 has its socket destroyed. Nothing outlives the bound.
+ *
+ * The open responses are a doubly linked list whose nodes are unlinked and emptied when their
+ * response closes, not a Map keyed by response: a Map that gains and loses an entry per request
+ * rebuilds its table every few hundred requests, and V8 keeps each discarded table (with the
+ * responses it held) linked to its successor. Once one such table had reached the old
+ * generation, every later table and the requests it held survived the young-generation
+ * collections too: about 2 MB moved to the old generation per collection, a full collection
+ * every second or two, and the gateway's RSS climbing (docs/performance/notes.md).
  */
 export class ResponseDeadlines {
-  private readonly deadlines = new Map<ServerResponse, number>();
-  private readonly expired = new Set<ServerResponse>();
+  private head: ResponseWatch | undefined;
+  private tail: ResponseWatch | undefined;
+  private count = 0;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -119,42 +140,60 @@ export class ResponseDeadlines {
 
   /** Responses being watched. */
   get size(): number {
-    return this.deadlines.size;
+    return this.count;
   }
 
-  /** Starts watching a response; its owner calls forget() on its 'close' (one listener per request, the owner's). */
-  track(res: ServerResponse): void {
-    this.deadlines.set(res, this.now() + this.options.timeoutMs);
+  /** Starts watching a response; its owner passes the watch to forget() on the response's 'close'. */
+  track(res: ServerResponse): ResponseWatch {
+    const w = new ResponseWatch(res, this.now() + this.options.timeoutMs);
+    w.linked = true;
+    w.prev = this.tail;
+    if (this.tail) this.tail.next = w;
+    else this.head = w;
+    this.tail = w;
+    this.count++;
+    return w;
   }
 
-  forget(res: ServerResponse): void {
-    this.deadlines.delete(res);
-    this.expired.delete(res);
+  /** The response closed: no longer watched. Idempotent. */
+  forget(w: ResponseWatch): void {
+    if (!w.linked) return;
+    w.linked = false;
+    if (w.prev) w.prev.next = w.next;
+    else this.head = w.next;
+    if (w.next) w.next.prev = w.prev;
+    else this.tail = w.prev;
+    w.prev = w.next = undefined;
+    w.res = undefined;
+    this.count--;
   }
 
   sweep(): void {
     const now = this.now();
     const { timeoutMs } = this.options;
-    for (const [res, deadline] of this.deadlines) {
-      // Still receiving the request: the clock starts at its last byte.
+    // A response's 'close' comes on a later tick, so nothing below unlinks another watch; should
+    // one be unlinked anyway, the sweep stops there and the next one goes on.
+    for (let w = this.head; w && w.linked;) {
+      const next = w.next;
+      const res = w.res as ServerResponse;
       if (!res.req.complete && !res.headersSent) {
-        this.deadlines.set(res, now + timeoutMs);
-        continue;
+        // Still receiving the request: the clock starts at its last byte.
+        w.deadline = now + timeoutMs;
+      } else if (now >= w.deadline) {
+        if (res.headersSent || w.expired) {
+          this.forget(w);
+          res.destroy();
+        } else {
+          w.expired = true;
+          w.deadline = now + timeoutMs;
+          try {
+            this.options.onExpired(res);
+          } catch {
+            res.destroy();
+          }
+        }
       }
-      if (now < deadline) continue;
-      if (res.headersSent || this.expired.has(res)) {
-        this.deadlines.delete(res);
-        this.expired.delete(res);
-        res.destroy();
-        continue;
-      }
-      this.expired.add(res);
-      this.deadlines.set(res, now + timeoutMs);
-      try {
-        this.options.onExpired(res);
-      } catch {
-        res.destroy();
-      }
+      w = next;
     }
   }
 

@@ -16,6 +16,7 @@ import {
 import { clientTraceparent, requestIdFrom, traceparentFrom } from './input';
 import { routeLabel, type GatewayRecorder } from './metrics';
 import { problems } from './problems';
+import type { ResponseDeadlines } from './edge';
 import type { PublishHandler, Query } from './publish';
 import { RateLimiter } from './rate-limit';
 
@@ -38,7 +39,7 @@ export interface PipelineDeps {
   /** An HTTP server span per request (when tracing is on). */
   tracing: Tracing;
   /** Watches every response until it closes (the response deadline). */
-  deadlines?: { track(res: ServerResponse): void; forget(res: ServerResponse): void };
+  deadlines?: Pick<ResponseDeadlines, 'track' | 'forget'>;
 }
 
 export interface Pipeline {
@@ -79,8 +80,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // One listener function for all requests (no closure per request).
   function onClose(this: ServerResponse): void {
     const res = this as ContextResponse;
-    deps.deadlines?.forget(res);
     const ctx = res.locals;
+    if (ctx.watch) deps.deadlines?.forget(ctx.watch);
     const req = res.req;
     // 499 (nginx's "client closed request") when the client left before the answer.
     const status = res.writableFinished ? res.statusCode : 499;
@@ -154,6 +155,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         route,
         start: performance.now(),
         headers: [...security, 'x-request-id', requestId],
+        watch: undefined,
       };
       if (tracing.enabled) {
         // A root span when the client sent no (valid) traceparent, else its child.
@@ -172,7 +174,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } else ctx.traceparent = traceparentFrom(req.headers.traceparent);
       res.locals = ctx;
       res.on('close', onClose);
-      deps.deadlines?.track(res);
+      ctx.watch = deps.deadlines?.track(res);
       if (path === '/v1' || path.startsWith('/v1/')) {
         const search = typeof url?.query === 'string' ? url.query : null;
         handleV1(req, res, path, search).catch((err: unknown) =>
