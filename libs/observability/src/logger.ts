@@ -1,5 +1,6 @@
 // Pino logger factory: one JSON line per event, `service` on every line, secrets redacted.
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { LineBatch } from './line-batch';
 
 export type { Logger } from 'pino';
 
@@ -58,11 +59,14 @@ export function isoTime(now: number = Date.now()): string {
  * Where lines go by default: stdout, written by a worker thread (pino's transport with its
  * `pino/file` target). The main thread only copies each line into a shared buffer; with
  * `pino.destination({ sync: false })` it also paid for a thread-pool write (and its wake-up) every
- * few lines, measured at 5-16 % of the gateway's CPU per request (docs/performance/notes.md). Lines
- * still buffered when the process exits are written first (pino flushes its transports on exit).
+ * few lines, measured at 5-16 % of the gateway's CPU per request (docs/performance/notes.md). The
+ * lines go to the worker in batches (`LineBatch`: at most 10 ms or 64 K characters apart), as each
+ * hand-over wakes the worker. Lines still waiting when the process exits are written first (the
+ * batch hands them on in the first 'exit' listener, pino flushes its transports in a later one).
  */
 export function stdoutDestination(): DestinationStream {
-  return pino.transport({ target: 'pino/file', options: { destination: 1 } }) as DestinationStream;
+  const transport = pino.transport({ target: 'pino/file', options: { destination: 1 } });
+  return new LineBatch(transport as DestinationStream, { maxDelayMs: 10, maxChars: 64 * 1024 });
 }
 
 export function createLogger(options: LoggerOptions): Logger {
