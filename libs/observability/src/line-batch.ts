@@ -1,4 +1,4 @@
-// Log lines handed on in batches: one write to the destination per `maxDelayMs` (or `maxBytes`), not one per event-loop turn.
+// Log lines handed on in batches: one write to the destination per `maxDelayMs` (or `maxChars`), not one per event-loop turn.
 import type { DestinationStream } from 'pino';
 
 export interface LineBatchOptions {
