@@ -17,12 +17,12 @@ const batches = new Set<LineBatch>();
 let exitHooked = false;
 
 /**
- * Collects pino's lines and writes them to `destination` together. Written for pino's worker-
- * thread transport: each write wakes the worker (and its wake-up costs the main thread an
- * `Atomics.notify`), so a write per event-loop turn cost more than the lines themselves under
- * load (docs/performance/notes.md). The lines still waiting when the process exits are handed on
- * by an 'exit' listener placed before every other, so before pino's transport flushes and ends
- * its worker in its own.
+ * Collects pino's lines and writes them to `destination` together. Each write to stdout's
+ * destination is a thread-pool `fs.write` and its completion (for pino's worker-thread transport,
+ * a wake-up of the worker), so a write per event-loop turn cost more than the lines themselves
+ * under load (docs/performance/notes.md). The lines still waiting when the process exits are
+ * handed on by an 'exit' listener placed before every other, so before pino's own exit hook
+ * writes out (or a transport flushes) what the destination holds.
  */
 export class LineBatch implements DestinationStream {
   private pending = '';

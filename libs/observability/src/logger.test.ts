@@ -61,7 +61,7 @@ test('the time field is what Date#toISOString writes, for every millisecond of a
   expect(isoTime()).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
 });
 
-// The default destination (stdout, through pino's worker-thread transport), in child processes.
+// The default destination (stdout: batches through pino's asynchronous destination), in child processes.
 describe('stdout', () => {
   const dist = path.resolve(__dirname, '../dist/logger.js');
   const child = (script: string) =>

@@ -56,17 +56,18 @@ export function isoTime(now: number = Date.now()): string {
 }
 
 /**
- * Where lines go by default: stdout, written by a worker thread (pino's transport with its
- * `pino/file` target). The main thread only copies each line into a shared buffer; with
- * `pino.destination({ sync: false })` it also paid for a thread-pool write (and its wake-up) every
- * few lines, measured at 5-16 % of the gateway's CPU per request (docs/performance/notes.md). The
- * lines go to the worker in batches (`LineBatch`: at most 10 ms or 64 K characters apart), as each
- * hand-over wakes the worker. Lines still waiting when the process exits are written first (the
- * batch hands them on in the first 'exit' listener, pino flushes its transports in a later one).
+ * Where lines go by default: stdout, through pino's asynchronous destination (sonic-boom, one
+ * `fs.write` on libuv's thread pool at a time), with `LineBatch` in front so that write carries
+ * the lines of up to 10 ms (or 64 K characters). Per line, sonic-boom alone cost a thread-pool
+ * write every line or two (5-16 % of the gateway's CPU per request); pino's worker-thread
+ * transport copied every line twice and woke its thread for each batch (the gateway's CPU per RPC
+ * 0.90 of that, paired runs; docs/performance/notes.md). Lines still waiting when the process
+ * exits are written first: the batch hands them on in the first 'exit' listener, and pino's own
+ * exit hook then writes whatever sonic-boom holds synchronously.
  */
 export function stdoutDestination(): DestinationStream {
-  const transport = pino.transport({ target: 'pino/file', options: { destination: 1 } });
-  return new LineBatch(transport as DestinationStream, { maxDelayMs: 10, maxChars: 64 * 1024 });
+  const boom = pino.destination({ dest: 1, sync: false });
+  return new LineBatch(boom as DestinationStream, { maxDelayMs: 10, maxChars: 64 * 1024 });
 }
 
 export function createLogger(options: LoggerOptions): Logger {
