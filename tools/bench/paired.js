@@ -14,7 +14,7 @@
 // Knobs (environment): COMPARE_WITH (the old tree, built; required), WARREN_ROOT (the new tree,
 // default this checkout), RATE (2500 requests/s per side), WINDOWS (8 windows of WINDOW_S = 8 s
 // per order), MODE (rpc: POST ?wait=true, or async: 202), CONNECTIONS (32 per side), BENCH_VHOST
-// (warren-paired; -a and -b are appended). Processes run with the gateway's and echo's production
+// (warren-paired; -new and -old are appended). Processes run with the gateway's and echo's production
 // defaults (as `npm run bench`: loopback bind, rate limit raised). Prints only; writes no docs.
 'use strict';
 const fs = require('node:fs');
