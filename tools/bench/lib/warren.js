@@ -26,7 +26,6 @@ function echoSpec({ root, amqpUrl, opsPort, name = 'echo', env = {} }) {
 function gatewaySpec({ root, amqpUrl, port, opsPort, name = 'gateway' }) {
   return {
     name,
-    nodeArgs: (process.env.XGW_NODE_ARGS || '').split(' ').filter(Boolean),
     file: path.join(root, 'services/gateway/dist/main.js'),
     cwd: root,
     env: {
