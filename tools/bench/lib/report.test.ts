@@ -250,4 +250,20 @@ describe('bench report', () => {
     expect(machineSection(heavy)).toContain('even a gateway that cost nothing would reach only');
     expect(machineSection({ meta: { machine: { cpus: 2 } }, results: {} })).toBe('');
   });
+
+  it('compares all processes, load generator included, against the raw client (issue 17)', () => {
+    const run = (rps: number, cpu: Record<string, number>) => ({ rps, p50: 1, p99: 2, cpu });
+    const results = {
+      // Warren: (40 + 20 + 40 + 20) % of a core at 4 000 req/s = 300 µs per request.
+      'warren-rpc': [run(4000, { gateway: 40, echo: 20, broker: 40, loadgen: 20, busy: 120 })],
+      // Raw RPC: (60 + 20 + 20) % at 10 000 calls/s = 100 µs per call.
+      'raw-rpc': [run(10000, { broker: 60, 'rpc-server': 20, 'rpc-client': 20, busy: 100 })],
+    };
+    const all = ratios(results).find((r) => r.id === 'all-rpc-vs-raw');
+    expect(all?.value).toBeCloseTo(3, 6);
+    expect(all?.verdict).toBe('NOT met');
+    // Without the broker: (40 + 20 + 20) % at 4 000 req/s = 200 µs, the load generator still counted.
+    results['warren-rpc'][0].cpu.broker = 0;
+    expect(ratios(results).find((r) => r.id === 'all-rpc-vs-raw')?.value).toBeCloseTo(2, 6);
+  });
 });
