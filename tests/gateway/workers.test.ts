@@ -35,9 +35,11 @@ beforeAll(async () => {
   gw = await startGatewayChild(vhost.url, {
     GATEWAY_WORKERS: '2',
     GATEWAY_REGISTRY_GRACE_MS: '0',
-    // Admission at the door is tested in admission.test.ts; here a worker's loop, late while it
-    // warms up on a machine busy with the other suites, must not turn these calls into 503s.
+    // Admission at the door is tested in admission.test.ts and shedding in shedding.test.ts; here
+    // a worker's loop, late while it warms up on a machine busy with the other suites, or 40 calls
+    // queued at once behind an echo slowed by them, must not turn these calls into 503s.
     GATEWAY_ADMIT_DELAY_MS: '0',
+    GATEWAY_SHED_TARGET_MS: '0',
   });
 });
 
@@ -48,7 +50,7 @@ afterAll(async () => {
 });
 
 test('two workers serve the port; the primary sums their metrics and serves SD', async () => {
-  // Both workers log their ready line; it reaches stdout through the log transport's thread,
+  // Both workers log their ready line; it reaches stdout with the next log batch (10 ms later at most),
   // possibly just after the primary reported all workers ready.
   await eventually(() => new Set(readyLines(gw.proc)).size === 2, 10_000, 'two ready lines');
   expect(new Set(readyLines(gw.proc)).size).toBe(2);
