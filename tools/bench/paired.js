@@ -11,7 +11,8 @@
 // pays a few % more (an A/A run of one tree reads about 1.04), so the run is made twice, each tree
 // first once, and the verdict is the geometric mean of the two orders' medians.
 //
-// Knobs (environment): COMPARE_WITH (the old tree, built; required), WARREN_ROOT (the new tree,
+// Knobs (environment): COMPARE_WITH (the old tree, built; required; may be this tree when only
+// NEW_ENV / OLD_ENV differ: gateway settings of one side, as JSON), WARREN_ROOT (the new tree,
 // default this checkout), RATE (2500 requests/s per side), WINDOWS (8 windows of WINDOW_S = 8 s
 // per order), MODE (rpc: POST ?wait=true, or async: 202), CONNECTIONS (32 per side), BENCH_VHOST
 // (warren-paired; -new and -old are appended). Processes run with the gateway's and echo's production
@@ -38,6 +39,16 @@ const MODE = env.MODE === 'async' ? 'async' : 'rpc';
 const CONNECTIONS = Number(env.CONNECTIONS || 32);
 const VHOST = env.BENCH_VHOST || 'warren-paired';
 const AMQP_BASE = env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+/** Gateway settings of one side only (NEW_ENV / OLD_ENV, JSON objects), e.g. to A/B a setting. */
+const SIDE_ENV = { new: sideEnv('NEW_ENV'), old: sideEnv('OLD_ENV') };
+
+function sideEnv(name) {
+  if (!env[name]) return {};
+  const v = JSON.parse(env[name]);
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new Error(`${name} must be a JSON object`);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
+}
 
 /** One side: echo, then the gateway, in vhost `<VHOST>-<tag>`; ports 3640+i, 9640+i, 9650+i. */
 async function startSide(session, root, tag, i, logs) {
@@ -51,6 +62,7 @@ async function startSide(session, root, tag, i, logs) {
   );
   await echo.ready;
   const spec = gatewaySpec({ root, amqpUrl: url, port: 3640 + i, opsPort: 9640 + i });
+  Object.assign(spec.env, SIDE_ENV[tag]);
   const gateway = procs.start(spec, `${logs}/gateway-${tag}.log`);
   await gateway.ready;
   const target = `http://127.0.0.1:${3640 + i}/v1/echo${MODE === 'rpc' ? '?wait=true' : ''}`;
