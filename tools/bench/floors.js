@@ -24,17 +24,16 @@ const path = require('node:path');
 const amqp = require('amqplib');
 const procs = require('./lib/procs');
 const mq = require('./lib/amqp');
-const autocannon = require('autocannon');
 const { runScript } = require('./lib/script');
+const { SMALL_BODY: BODY, postLoad } = require('./lib/warren');
 
 const ROOT = path.join(__dirname, '../..');
 const RATE = Number(process.env.RATE ?? 6000);
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const VHOST = process.env.BENCH_VHOST || 'warren-floors';
 const AMQP_BASE = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
-const BODY = JSON.stringify({ msg: 'hello', n: 42 });
 
-/** The child: answers every POST 200 with its body, with `headers` (name, value, ...) added. */
+/** The child: answers every POST 200 with its body re-serialized; with the gateway's headers when asked. */
 function serve(withGatewayHeaders) {
   const http = require('node:http');
   const { securityHeaders } = require(path.join(ROOT, 'services/gateway/dist/app.js'));
@@ -67,21 +66,9 @@ function serve(withGatewayHeaders) {
   server.listen(0, '127.0.0.1', () => process.send(server.address().port));
 }
 
+/** Autocannon at RATE for `seconds`, posting the benchmark's body (lib/warren.js). */
 function load(url, seconds) {
-  return new Promise((resolve, reject) =>
-    autocannon(
-      {
-        url,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: BODY,
-        connections: 64,
-        overallRate: RATE,
-        duration: seconds,
-      },
-      (err, r) => (err ? reject(err) : resolve(r)),
-    ),
-  );
+  return postLoad(url, { connections: 64, overallRate: RATE, duration: seconds });
 }
 
 async function httpFloor(withGatewayHeaders) {

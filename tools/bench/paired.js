@@ -21,10 +21,9 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const autocannon = require('autocannon');
 const procs = require('./lib/procs');
 const mq = require('./lib/amqp');
-const { SMALL_BODY, echoSpec, gatewaySpec, probe } = require('./lib/warren');
+const { echoSpec, gatewaySpec, postLoad, probe } = require('./lib/warren');
 const { pairedVerdict } = require('./lib/paired-stats');
 const { median } = require('./lib/report');
 const { parseArgs, runScript } = require('./lib/script');
@@ -51,10 +50,9 @@ function sideEnv(name) {
 }
 
 /** One side: echo, then the gateway, in vhost `<VHOST>-<tag>`; ports 3640+i, 9640+i, 9650+i. */
-async function startSide(session, root, tag, i, logs) {
+async function startSide(root, tag, i, logs) {
   const vhost = `${VHOST}-${tag}`;
   await mq.createVhost(vhost);
-  session.vhosts.push(vhost);
   const url = mq.benchUrl(AMQP_BASE, vhost);
   const echo = procs.start(
     echoSpec({ root, amqpUrl: url, opsPort: 9650 + i }),
@@ -70,28 +68,15 @@ async function startSide(session, root, tag, i, logs) {
   return { root, tag, vhost, echo, gateway, target };
 }
 
-function load(target, seconds) {
-  return new Promise((resolve, reject) =>
-    autocannon(
-      {
-        url: target,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: SMALL_BODY,
-        connections: CONNECTIONS,
-        overallRate: RATE,
-        duration: seconds,
-        timeout: 10,
-      },
-      (err, r) => (err ? reject(err) : resolve(r)),
-    ),
-  );
+/** Autocannon at RATE for `seconds`, posting the benchmark's body (lib/warren.js). */
+function load(url, seconds) {
+  return postLoad(url, { connections: CONNECTIONS, overallRate: RATE, duration: seconds });
 }
 
-/** One order: `first` started (and loaded) first. Returns per-window new ÷ old ratios. */
-async function runOrder(session, first, second, logs) {
-  const a = await startSide(session, first.root, first.tag, 0, logs);
-  const b = await startSide(session, second.root, second.tag, 1, logs);
+/** One order: `first` started (and loaded) first. Returns each window's CPU µs per request. */
+async function runOrder(first, second, logs) {
+  const a = await startSide(first.root, first.tag, 0, logs);
+  const b = await startSide(second.root, second.tag, 1, logs);
   const sides = { [a.tag]: a, [b.tag]: b };
   const pids = {
     gatewayNew: sides.new.gateway.pid,
@@ -136,7 +121,6 @@ async function main(session) {
   if (args.help) return;
   if (!OLD) throw new Error('COMPARE_WITH (the old tree, built) is required; see --help');
   await mq.ensureBroker(AMQP_BASE, (m) => console.log(m));
-  session.vhosts = [];
   // A run stopped by a signal drops one vhost (runScript); leftovers of the other go here.
   for (const tag of ['new', 'old']) await mq.deleteVhost(`${VHOST}-${tag}`);
   // Set once vhosts may exist: a signal then drops them (runScript).
@@ -147,9 +131,9 @@ async function main(session) {
   const old = { root: OLD, tag: 'old' };
   console.log(`paired ${MODE}: new ${ROOT} vs old ${OLD}, ${RATE} req/s per side, logs ${logs}`);
   console.log(' new started first:');
-  const newFirst = await runOrder(session, neu, old, logs);
+  const newFirst = await runOrder(neu, old, logs);
   console.log(' old started first:');
-  const oldFirst = await runOrder(session, old, neu, logs);
+  const oldFirst = await runOrder(old, neu, logs);
   const v = pairedVerdict(newFirst, oldFirst);
   const fmt = (x) => x.toFixed(3);
   console.log(

@@ -319,8 +319,6 @@ const MACHINE_ROWS = [
   ['raw amqplib RPC', 'raw-rpc', null],
 ];
 
-const totalCost = report.totalCost;
-
 /**
  * "The whole machine": each scenario's CPU per request summed over all its processes (broker and
  * load generator included) and the throughput that cost allows on this machine's cores; then what
@@ -331,7 +329,7 @@ function machineSection(saved) {
   const cores = saved.meta.machine.cpus;
   const ok = (id) => (res[id] || []).filter((r) => !r.failed);
   const med = (id, f) => report.median(ok(id).map(f));
-  const total = (id) => med(id, totalCost);
+  const total = (id) => med(id, report.totalCost);
   const part = (id, proc) => med(id, (r) => report.costOf(r)[proc]);
   const rows = MACHINE_ROWS.filter(([, id]) => ok(id).length > 0);
   if (rows.length === 0) return '';
@@ -365,9 +363,11 @@ function machineSection(saved) {
           : `the ${target}x target needs the gateway at or below ${fmt(Math.max(0, needed))} µs per request (now ${fmt(g)}).`),
     );
   };
-  bound('warren-async', 'gw-202', 'Async vs the naive gateway', 1.5);
-  bound('warren-rpc', 'moleculer-tuned', 'RPC vs tuned Moleculer', 1.3);
-  bound('warren-rpc', 'nest', 'RPC vs NestJS', 2);
+  // The throughput targets of the ratios table (report.RATIOS), by ratio id.
+  const target = (id) => report.RATIOS.find((r) => r.id === id).target;
+  bound('warren-async', 'gw-202', 'Async vs the naive gateway', target('async-vs-naive'));
+  bound('warren-rpc', 'moleculer-tuned', 'RPC vs tuned Moleculer', target('rpc-vs-moleculer'));
+  bound('warren-rpc', 'nest', 'RPC vs NestJS', target('rpc-vs-nest'));
   out.push('');
   return out.join('\n');
 }
