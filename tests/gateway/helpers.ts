@@ -12,7 +12,10 @@ export interface TestGateway extends RunningGateway {
   logs: () => string;
 }
 
-/** A gateway in this process on free ports; logs are kept in memory (read them with logs()). */
+/**
+ * A gateway in this process on free ports; logs are kept in memory (read them with logs()).
+ * Queue-delay shedding is off unless `env` sets GATEWAY_SHED_TARGET_MS.
+ */
 export async function startTestGateway(
   amqpUrl: string,
   env: Record<string, string> = {},
@@ -33,6 +36,9 @@ export async function startTestGateway(
       LOG_LEVEL: 'info',
       GATEWAY_REGISTRY_GRACE_MS: '0',
       AMQP_CONNECT_RETRIES: '0',
+      // Queue-delay shedding off unless a test turns it on (shedding.test.ts): a burst of calls
+      // from a test, on a machine busy with the other suites, may queue past its target and be shed.
+      GATEWAY_SHED_TARGET_MS: '0',
       ...env,
     },
     logDestination: destination,

@@ -202,7 +202,8 @@ export interface GatewayChild {
 
 /**
  * The built gateway (services/gateway/dist) as a child process on loopback, on free ports, ready
- * (its /readyz answered 200); `env` adds to or overrides the defaults (no rate limit).
+ * (its /readyz answered 200); `env` adds to or overrides the defaults (no rate limit, no
+ * queue-delay shedding).
  */
 export function startGatewayChild(
   amqpUrl: string,
@@ -219,6 +220,8 @@ export function startGatewayChild(
         METRICS_PORT: String(ops),
         HOST: '127.0.0.1',
         GATEWAY_RATE_LIMIT: '0',
+        // As in tests/gateway/helpers.ts: a test's burst of calls on a busy machine is not shed.
+        GATEWAY_SHED_TARGET_MS: '0',
         ...env,
       });
       return { proc, port, ops };
